@@ -1,0 +1,55 @@
+"""One way to start background work: `enqueue(queue, func, ...)`.
+
+With REDIS_URL set, the call goes to the django-rq queue of that name (`gpu` for encoding,
+`default` for training/retrieval/routing, `export` for large exports). Without it (the
+embedded default) the function runs inline, in the calling process, and its result is
+returned at once. Jobs report progress with `report_progress`, which writes the current RQ
+job's meta (visible in the RQ dashboard and the admin) and is a no-op inline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """What `enqueue` returns: the RQ job id, or the inline result."""
+
+    queue: str
+    job_id: str | None
+    result: Any = None
+
+    @property
+    def ran_inline(self) -> bool:
+        return self.job_id is None
+
+
+def jobs_run_inline() -> bool:
+    return not settings.REDIS_URL
+
+
+def enqueue(queue: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> JobHandle:
+    if queue not in settings.JOB_QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; known: {', '.join(settings.JOB_QUEUES)}")
+    if jobs_run_inline():
+        return JobHandle(queue=queue, job_id=None, result=func(*args, **kwargs))
+    import django_rq
+
+    job = django_rq.get_queue(queue).enqueue(func, *args, **kwargs)
+    return JobHandle(queue=queue, job_id=job.id)
+
+
+def report_progress(*, done: int, total: int, stage: str = "") -> None:
+    """Store progress in the current RQ job's meta; does nothing outside a worker."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta["progress"] = {"done": done, "total": total, "stage": stage}
+    job.save_meta()

@@ -1,0 +1,186 @@
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.html import format_html, format_html_join
+
+from matching.models import (
+    Candidate,
+    EmbeddingChunk,
+    Encoder,
+    ImportBatch,
+    MatchRun,
+    Offer,
+    OfferEmbedding,
+    OfferImage,
+    ProjectionModel,
+    Shop,
+)
+
+
+@admin.register(Shop)
+class ShopAdmin(admin.ModelAdmin):
+    list_display = ("name", "offer_count", "created_at")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_offers=Count("offers"))
+
+    @admin.display(ordering="_offers", description="offers")
+    def offer_count(self, shop: Shop) -> int:
+        return shop._offers
+
+
+class OfferImageInline(admin.TabularInline):
+    model = OfferImage
+    extra = 0
+    fields = ("position", "thumbnail", "source_path", "width", "height", "checksum")
+    readonly_fields = fields
+    can_delete = False
+
+    @admin.display(description="image")
+    def thumbnail(self, image: OfferImage) -> str:
+        if not image.preprocessed:
+            return "-"
+        return format_html('<img src="{}" style="height:90px">', image.preprocessed.url)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = (
+        "offer_id",
+        "shop",
+        "brand",
+        "title",
+        "price",
+        "currency",
+        "category",
+        "created_at",
+        "product_id",
+        "n_images",
+    )
+    list_filter = ("shop", "category", "created_at", "currency")
+    search_fields = ("offer_id", "title", "brand", "product_id")
+    list_select_related = ("shop",)
+    readonly_fields = ("brand_normalised", "text_normalised", "content_hash", "import_batch")
+    inlines = [OfferImageInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_images=Count("images"))
+
+    @admin.display(ordering="_images", description="images")
+    def n_images(self, offer: Offer) -> int:
+        return offer._images
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "source",
+        "status",
+        "started_at",
+        "n_rows",
+        "n_imported",
+        "n_updated",
+        "n_unchanged",
+        "n_rejected",
+        "n_images",
+        "rate",
+    )
+    list_filter = ("status",)
+    search_fields = ("source",)
+    readonly_fields = [f.name for f in ImportBatch._meta.fields] + ["error_table"]
+    exclude = ("errors",)
+
+    @admin.display(description="rows/s")
+    def rate(self, batch: ImportBatch) -> str:
+        return f"{batch.rows_per_second:.0f}"
+
+    @admin.display(description="rejected rows")
+    def error_table(self, batch: ImportBatch) -> str:
+        if not batch.errors:
+            return "none"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e.get("file", ""), e.get("line", ""), e.get("offer_id", ""), e.get("reason", ""))
+                for e in batch.errors
+            ),
+        )
+        return format_html(
+            "<table><tr><th>file</th><th>line</th><th>offer_id</th><th>reason</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Encoder)
+class EncoderAdmin(admin.ModelAdmin):
+    list_display = ("kind", "spec", "dim", "weights_checksum", "created_at")
+    list_filter = ("kind",)
+
+
+@admin.register(EmbeddingChunk)
+class EmbeddingChunkAdmin(admin.ModelAdmin):
+    list_display = ("id", "encoder", "path", "n_rows", "created_at")
+    list_filter = ("encoder",)
+
+
+@admin.register(OfferEmbedding)
+class OfferEmbeddingAdmin(admin.ModelAdmin):
+    list_display = ("offer", "encoder", "chunk", "row", "has_content")
+    list_filter = ("encoder", "has_content")
+    list_select_related = ("offer__shop", "encoder", "chunk")
+    raw_id_fields = ("offer", "chunk")
+
+
+@admin.register(ProjectionModel)
+class ProjectionModelAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "status", "features", "created_at", "n_train_offers", "val_r1")
+    list_filter = ("status", "features")
+    readonly_fields = ("config", "metrics", "history", "numeric_scaler", "weights_path")
+
+    @admin.display(description="val R@1")
+    def val_r1(self, model: ProjectionModel):
+        return model.metrics.get("val_R@1")
+
+
+@admin.register(MatchRun)
+class MatchRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "status",
+        "query_shop",
+        "index_shop",
+        "model",
+        "features",
+        "n_queries",
+        "aucpr",
+        "created_at",
+    )
+    list_filter = ("status", "query_shop", "index_shop")
+    readonly_fields = ("metrics", "pr_curve", "plot")
+
+    @admin.display(description="AUCPR")
+    def aucpr(self, run: MatchRun):
+        return run.metrics.get("AUCPR")
+
+    @admin.display(description="PR curve")
+    def plot(self, run: MatchRun) -> str:
+        if not run.plot_path:
+            return "-"
+        from django.conf import settings
+
+        return format_html(
+            '<img src="{}{}" style="max-width:640px">', settings.MEDIA_URL, run.plot_path
+        )
+
+
+@admin.register(Candidate)
+class CandidateAdmin(admin.ModelAdmin):
+    list_display = ("run", "query_offer", "rank", "candidate_offer", "similarity")
+    list_filter = ("run", "rank")
+    list_select_related = ("query_offer__shop", "candidate_offer__shop")
+    raw_id_fields = ("query_offer", "candidate_offer")

@@ -1,0 +1,283 @@
+"""Reading and checking the catalogue format (see README, "Catalogue format").
+
+A catalogue is a folder with `offers.csv` and the image files it names. `read_catalogue`
+streams the rows one at a time and yields either a checked `CatalogueRow` or a `RowError`
+naming the file, line and reason. Problems with the file as a whole (no offers.csv, missing
+required columns, an unreadable header) raise `CatalogueError`. Images are only located here
+(path safety, existence); decoding them is the import service's job.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+OFFERS_FILE = "offers.csv"
+COLUMNS = (
+    "offer_id",
+    "shop",
+    "brand",
+    "title",
+    "price",
+    "currency",
+    "sizes",
+    "category",
+    "created_at",
+    "product_id",
+    "images",
+)
+REQUIRED_COLUMNS = ("offer_id", "shop", "title")
+LIST_SEPARATOR = "|"
+
+# Longest accepted value per field (characters); longer is "absurdly long" and rejected.
+MAX_LENGTH = {
+    "offer_id": 200,
+    "shop": 100,
+    "brand": 200,
+    "title": 1000,
+    "price": 32,
+    "currency": 16,
+    "sizes": 2000,
+    "category": 200,
+    "created_at": 10,
+    "product_id": 200,
+    "images": 20000,
+}
+MAX_SIZES = 100
+MAX_SIZE_LABEL = 50
+MAX_IMAGES = 50
+MAX_PRICE = Decimal("10000000000")  # 1e10 in any currency is not a fashion item
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# csv refuses fields over its limit by raising for the whole file; raise the limit well above
+# MAX_LENGTH so that long fields are read and rejected row by row with a clear reason.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class CatalogueError(Exception):
+    """The catalogue as a whole cannot be read (no rows are imported)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    line: int
+    reason: str
+    offer_id: str = ""
+
+    def __str__(self) -> str:
+        who = f" (offer_id={self.offer_id})" if self.offer_id else ""
+        return f"{self.file}:{self.line}: rejected{who}: {self.reason}"
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "offer_id": self.offer_id,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    line: int
+    shop: str
+    offer_id: str
+    brand: str
+    title: str
+    price: Decimal | None
+    currency: str
+    sizes: list[str]
+    category: str
+    created_at: date | None
+    product_id: str | None
+    images: list[str] = field(default_factory=list)  # as written in the file
+    image_paths: list[Path] = field(default_factory=list)  # resolved, inside the folder
+
+
+class _RowRejected(Exception):
+    pass
+
+
+def count_rows(directory: Path) -> int:
+    """Cheap upper bound of the number of data rows (for progress bars)."""
+    path = Path(directory) / OFFERS_FILE
+    with path.open("rb") as handle:
+        return max(
+            sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1, 0
+        )
+
+
+def read_catalogue(directory: Path | str) -> Iterator[CatalogueRow | RowError]:
+    root = Path(directory)
+    path = root / OFFERS_FILE
+    if not root.is_dir():
+        raise CatalogueError(f"{root}: not a folder")
+    if not path.is_file():
+        raise CatalogueError(f"{root}: no {OFFERS_FILE} in the catalogue folder")
+    resolved_root = root.resolve()
+    # surrogateescape keeps undecodable bytes as lone surrogates, so one bad row is reported
+    # with its line instead of the decoder failing for the whole file.
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CatalogueError(f"{path}: empty file (no header row)") from None
+        except csv.Error as exc:
+            raise CatalogueError(f"{path}:1: unreadable header: {exc}") from None
+        header = [name.strip().lstrip("\ufeff") for name in header]
+        if any(_has_surrogates(name) for name in header):
+            raise CatalogueError(f"{path}:1: header is not valid UTF-8")
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        if missing:
+            raise CatalogueError(
+                f"{path}:1: missing required column(s): {', '.join(missing)} "
+                f"(expected columns: {', '.join(COLUMNS)})"
+            )
+        duplicated = sorted({name for name in header if header.count(name) > 1})
+        if duplicated:
+            raise CatalogueError(f"{path}:1: duplicated column(s): {', '.join(duplicated)}")
+        positions = {name: header.index(name) for name in COLUMNS if name in header}
+        seen: dict[tuple[str, str], int] = {}
+        line = 1
+        while True:
+            start = line + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line = reader.line_num
+                yield RowError(OFFERS_FILE, start, f"malformed CSV: {exc}")
+                continue
+            line = reader.line_num
+            if not values or all(not value.strip() for value in values):
+                continue  # blank line
+            offer_id = (
+                values[positions["offer_id"]].strip() if len(values) > positions["offer_id"] else ""
+            )
+            offer_id = "" if _has_surrogates(offer_id) else offer_id[: MAX_LENGTH["offer_id"]]
+            try:
+                row = _check_row(values, header, positions, start, resolved_root)
+            except _RowRejected as exc:
+                yield RowError(OFFERS_FILE, start, str(exc), offer_id)
+                continue
+            key = (row.shop, row.offer_id)
+            if key in seen:
+                yield RowError(
+                    OFFERS_FILE,
+                    start,
+                    f"duplicate offer_id {row.offer_id!r} in shop {row.shop!r} "
+                    f"(first seen on line {seen[key]})",
+                    row.offer_id,
+                )
+                continue
+            seen[key] = start
+            yield row
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _check_row(
+    values: list[str],
+    header: list[str],
+    positions: dict[str, int],
+    line: int,
+    root: Path,
+) -> CatalogueRow:
+    if len(values) != len(header):
+        raise _RowRejected(f"row has {len(values)} fields, the header has {len(header)}")
+    raw = {name: values[index] for name, index in positions.items()}
+    for name, value in raw.items():
+        if _has_surrogates(value):
+            raise _RowRejected(f"{name}: bytes that are not valid UTF-8")
+        if len(value) > MAX_LENGTH[name]:
+            raise _RowRejected(
+                f"{name}: too long ({len(value)} characters, at most {MAX_LENGTH[name]})"
+            )
+        if _CONTROL_RE.search(value):
+            raise _RowRejected(f"{name}: contains control characters")
+    get = lambda name: raw.get(name, "").strip()  # noqa: E731
+
+    offer_id, shop, title = get("offer_id"), get("shop"), get("title")
+    if not offer_id:
+        raise _RowRejected("offer_id is empty")
+    if not shop:
+        raise _RowRejected("shop is empty")
+    if not title:
+        raise _RowRejected("title is empty")
+    currency = get("currency").upper()
+    if currency and not _CURRENCY_RE.match(currency):
+        raise _RowRejected(f"currency {currency!r} is not a 3-letter ISO code")
+    sizes = [size.strip() for size in get("sizes").split(LIST_SEPARATOR) if size.strip()]
+    if len(sizes) > MAX_SIZES:
+        raise _RowRejected(f"sizes: {len(sizes)} labels, at most {MAX_SIZES}")
+    long_sizes = [size for size in sizes if len(size) > MAX_SIZE_LABEL]
+    if long_sizes:
+        raise _RowRejected(f"sizes: label longer than {MAX_SIZE_LABEL} characters")
+    images = [image.strip() for image in get("images").split(LIST_SEPARATOR) if image.strip()]
+    if len(images) > MAX_IMAGES:
+        raise _RowRejected(f"images: {len(images)} files, at most {MAX_IMAGES}")
+    return CatalogueRow(
+        line=line,
+        shop=shop,
+        offer_id=offer_id,
+        brand=get("brand"),
+        title=title,
+        price=_parse_price(get("price")),
+        currency=currency,
+        sizes=sizes,
+        category=get("category"),
+        created_at=_parse_date(get("created_at")),
+        product_id=get("product_id") or None,
+        images=images,
+        image_paths=[_resolve_image(root, image) for image in images],
+    )
+
+
+def _parse_price(text: str) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        raise _RowRejected(f"price {text!r} is not a number (use a dot: 39.95)") from None
+    if not price.is_finite():
+        raise _RowRejected(f"price {text!r} is not a finite number")
+    if price < 0:
+        raise _RowRejected(f"price {text!r} is negative")
+    if price >= MAX_PRICE:
+        raise _RowRejected(f"price {text!r} is absurdly large")
+    return price.quantize(Decimal("0.01"))
+
+
+def _parse_date(text: str) -> date | None:
+    if not text:
+        return None
+    if not _DATE_RE.match(text):
+        raise _RowRejected(f"created_at {text!r} is not a date in YYYY-MM-DD form")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _RowRejected(f"created_at {text!r} is not a real date") from None
+
+
+def _resolve_image(root: Path, name: str) -> Path:
+    candidate = Path(name)
+    if candidate.is_absolute() or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise _RowRejected(f"image path {name!r} is absolute; paths must be relative to the folder")
+    resolved = (root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise _RowRejected(f"image path {name!r} leaves the catalogue folder")
+    if not resolved.is_file():
+        raise _RowRejected(f"image file {name!r} is missing")
+    return resolved

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what fashionID needs on a fresh Debian machine, from the project's own files.
+#   scripts/bootstrap.sh          Python virtual environment (.venv) with requirements.txt
+#   scripts/bootstrap.sh --system also Debian packages for tests: postgresql, redis-server, chromium
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--system" ]]; then
+  need=()
+  [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql)
+  command -v redis-server >/dev/null || need+=(redis-server)
+  [[ -x /usr/bin/chromium ]] || need+=(chromium)
+  if ((${#need[@]})); then
+    echo "bootstrap: installing Debian packages: ${need[*]}"
+    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  echo "bootstrap: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "bootstrap: installing requirements.txt into .venv (first time: a few minutes)"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$stamp"
+fi
