@@ -14,9 +14,5 @@ urlpatterns = [
     path("", include("validation.urls")),
     # Media (offer images) are served to logged-in users only; behind a real web server
     # this is where X-Accel-Redirect would go.
-    path(
-        f"{settings.MEDIA_URL.lstrip('/')}<path:path>",
-        views.protected_media,
-        {"document_root": settings.MEDIA_ROOT},
-    ),
+    path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", views.protected_media, name="media"),
 ]

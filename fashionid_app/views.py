@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,5 +19,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def protected_media(request: HttpRequest, path: str, document_root: str) -> HttpResponse:
-    return serve(request, path, document_root=document_root)
+def protected_media(request: HttpRequest, path: str) -> HttpResponse:
+    """Offer images and plots, for logged-in users only (behind nginx: X-Accel-Redirect)."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -133,7 +133,10 @@ def _prepare(item: CatalogueRow | RowError) -> PreparedRow | RowError:
     if isinstance(item, RowError):
         return item
     try:
-        images = [_store_image(name, path) for name, path in zip(item.images, item.image_paths)]
+        images = [
+            _store_image(name, path)
+            for name, path in zip(item.images, item.image_paths, strict=True)
+        ]
     except _ImageRejected as exc:
         return RowError("offers.csv", item.line, str(exc), item.offer_id)
     return PreparedRow(row=item, images=images)

@@ -1,0 +1,62 @@
+from datetime import date
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from fashionid_app.accounts import ensure_account
+from fashionid_app.pipeline import run_pipeline
+from matching.catalogue import CatalogueError
+from matching.demo_catalogue import DEMO_FOLDER_NAME, generate_demo_catalogue
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole pipeline on the embedded default: import a catalogue (a generated "
+        "synthetic one unless --catalogue is given), encode, train, match, route; then create "
+        "an admin and three validators and print their passwords."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--catalogue", help="a catalogue folder (default: generated demo)")
+        parser.add_argument("--index-shop")
+        parser.add_argument("--query-shop")
+        parser.add_argument("--train-shops", help="comma-separated (default: all shops)")
+        parser.add_argument("--cutoff", type=date.fromisoformat, help="YYYY-MM-DD")
+        parser.add_argument("--epochs", type=int, default=50)
+        parser.add_argument("--validators", type=int, default=3)
+
+    def handle(self, *args, **options):
+        catalogue = options["catalogue"]
+        if catalogue is None:
+            folder = Path(settings.VAR_DIR) / DEMO_FOLDER_NAME
+            if not (folder / "offers.csv").is_file():
+                generate_demo_catalogue(directory=folder)
+            catalogue = folder
+            self.stdout.write(f"generated a synthetic demo catalogue in {folder}")
+        plan = {
+            "index_shop": options["index_shop"],
+            "query_shop": options["query_shop"],
+            "train_shops": options["train_shops"].split(",") if options["train_shops"] else None,
+            "cutoff": options["cutoff"],
+        }
+        try:
+            run_pipeline(
+                catalogue=Path(catalogue),
+                plan=plan,
+                epochs=options["epochs"],
+                say=self.stdout.write,
+            )
+        except (CatalogueError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        admin_password = ensure_account(username="admin", group="Admins", superuser=True)
+        lines = [f"  admin        password {admin_password}"]
+        for number in range(1, options["validators"] + 1):
+            name = f"validator{number}"
+            lines.append(
+                f"  {name:<12} password {ensure_account(username=name, group='Validators')}"
+            )
+        self.stdout.write("accounts (passwords are new on every run):\n" + "\n".join(lines))
+        self.stdout.write(
+            "open http://127.0.0.1:8000/ and log in; validators land on the review page"
+        )

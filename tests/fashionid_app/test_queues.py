@@ -1,0 +1,69 @@
+import pytest
+from django.test import override_settings
+
+from fashionid_app.queues import enqueue, jobs_run_inline, report_progress
+
+
+def add(a: int, b: int) -> int:
+    report_progress(done=1, total=1, stage="adding")
+    return a + b
+
+
+@pytest.mark.sqlite
+def test_without_redis_jobs_run_inline(settings):
+    assert jobs_run_inline()
+    handle = enqueue("default", add, 2, 3)
+    assert handle.ran_inline and handle.result == 5
+
+
+def test_unknown_queue_is_refused():
+    with pytest.raises(ValueError, match="unknown queue"):
+        enqueue("nope", add, 1, 1)
+
+
+@pytest.mark.redis
+def test_with_redis_jobs_go_to_the_named_queue_and_run_in_a_worker(settings):
+    import django_rq
+    from rq import SimpleWorker
+
+    queue = django_rq.get_queue("export")
+    queue.empty()
+    handle = enqueue("export", add, 20, 22)
+    assert not handle.ran_inline
+    assert queue.job_ids == [handle.job_id]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    job = queue.fetch_job(handle.job_id)
+    assert job.is_finished and job.return_value() == 42
+    assert job.meta["progress"] == {"done": 1, "total": 1, "stage": "adding"}
+
+
+def test_secret_key_is_required_without_debug(monkeypatch):
+    import importlib
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    import fashionid_app.settings as module
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DEBUG", "0")
+    with pytest.raises(ImproperlyConfigured):
+        importlib.reload(module)
+    monkeypatch.setenv("SECRET_KEY", "x")
+    importlib.reload(module)
+    assert module.DATABASES["default"]["ENGINE"]
+
+
+@override_settings()
+def test_database_url_selects_the_backend(monkeypatch):
+    import importlib
+
+    import fashionid_app.settings as module
+
+    monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@127.0.0.1:5432/db")
+    importlib.reload(module)
+    assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    monkeypatch.delenv("DATABASE_URL")
+    importlib.reload(module)
+    assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert module.DATABASES["default"]["NAME"].endswith("fashionid.sqlite3")
