@@ -87,11 +87,18 @@ def import_catalogue(
             for chunk in _chunks(items, CHUNK_ROWS):
                 prepared = list(pool.map(_prepare, chunk))
                 with transaction.atomic():
+                    existing = _existing_offers(prepared, shops)
                     for item in prepared:
                         if isinstance(item, RowError):
                             _reject(batch, item, on_error)
                         else:
-                            _write_row(batch=batch, prepared=item, shops=shops, on_error=on_error)
+                            _write_row(
+                                batch=batch,
+                                prepared=item,
+                                shops=shops,
+                                existing=existing,
+                                on_error=on_error,
+                            )
                 done += len(chunk)
                 batch.n_rows = done
                 if progress:
@@ -207,11 +214,31 @@ def content_hash(*, text: str, price: object, sizes: list[str], checksums: list[
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _existing_offers(
+    prepared: list[PreparedRow | RowError], shops: dict[str, Shop]
+) -> dict[tuple[str, str], Offer]:
+    """The chunk's offers that are already stored, with their images, in one query per shop."""
+    keys: dict[str, list[str]] = {}
+    for item in prepared:
+        if isinstance(item, PreparedRow):
+            keys.setdefault(item.row.shop, []).append(item.row.offer_id)
+    found: dict[tuple[str, str], Offer] = {}
+    for shop_name, offer_ids in keys.items():
+        shop = shops.get(shop_name) or Shop.objects.filter(name=shop_name).first()
+        if shop is None:
+            continue
+        shops[shop_name] = shop
+        offers = Offer.objects.filter(shop=shop, offer_id__in=offer_ids).prefetch_related("images")
+        found.update({(shop_name, offer.offer_id): offer for offer in offers})
+    return found
+
+
 def _write_row(
     *,
     batch: ImportBatch,
     prepared: PreparedRow,
     shops: dict[str, Shop],
+    existing: dict[tuple[str, str], Offer],
     on_error: Callable | None,
 ) -> None:
     row = prepared.row
@@ -240,8 +267,9 @@ def _write_row(
                     checksums=[image.checksum for image in prepared.images],
                 ),
             }
-            offer = Offer.objects.filter(shop=shop, offer_id=row.offer_id).first()
-            if offer is None:
+            offer = existing.get((row.shop, row.offer_id))
+            new = offer is None
+            if new:
                 offer = Offer.objects.create(
                     shop=shop, offer_id=row.offer_id, import_batch=batch, **fields
                 )
@@ -255,7 +283,7 @@ def _write_row(
             else:
                 batch.n_unchanged += 1
                 return
-            _write_images(offer, prepared.images)
+            _write_images(offer, prepared.images, new=new)
             batch.n_images += len(prepared.images)
     except Exception as exc:  # a database refusal rolls back this row only
         _reject(
@@ -269,12 +297,15 @@ def _changed(offer: Offer, fields: dict, images: list[StoredImage]) -> bool:
     current = {name: getattr(offer, name) for name in fields}
     if current != fields:
         return True
-    stored = list(offer.images.order_by("position").values_list("checksum", "source_path"))
+    stored = [
+        (image.checksum, image.source_path)
+        for image in sorted(offer.images.all(), key=lambda image: image.position)
+    ]
     return stored != [(image.checksum, image.source_path) for image in images]
 
 
-def _write_images(offer: Offer, images: list[StoredImage]) -> None:
-    existing = {image.position: image for image in offer.images.all()}
+def _write_images(offer: Offer, images: list[StoredImage], *, new: bool) -> None:
+    existing = {} if new else {image.position: image for image in offer.images.all()}
     for position, stored in enumerate(images):
         values = {
             "source_path": stored.source_path,
