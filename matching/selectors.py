@@ -1,0 +1,124 @@
+"""Read-only queries on the matching tables, for the validation app and others."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from matching.models import Candidate, MatchRun
+
+
+def latest_run() -> MatchRun | None:
+    """The newest finished match run, or None."""
+    return (
+        MatchRun.objects.filter(status=MatchRun.Status.DONE).order_by("-created_at", "-id").first()
+    )
+
+
+def run_by_ref(ref: str | int) -> MatchRun:
+    """A run by id, or the latest finished one for "latest". Raises MatchRun.DoesNotExist."""
+    if str(ref) == "latest":
+        run = latest_run()
+        if run is None:
+            raise MatchRun.DoesNotExist("no finished match run")
+        return run
+    return MatchRun.objects.get(pk=int(ref))
+
+
+def top1_by_query(run: MatchRun) -> dict[int, tuple[int, float]]:
+    """query offer pk -> (top-1 candidate offer pk, similarity)."""
+    rows = Candidate.objects.filter(run=run, rank=1).values_list(
+        "query_offer_id", "candidate_offer_id", "similarity"
+    )
+    return {q: (c, s) for q, c, s in rows}
+
+
+def run_candidates(run: MatchRun, *, query_offer_ids=None) -> dict[int, list[Candidate]]:
+    """query offer pk -> its candidates ordered by rank (candidate offers preloaded)."""
+    qs = Candidate.objects.filter(run=run).select_related("candidate_offer", "query_offer")
+    if query_offer_ids is not None:
+        qs = qs.filter(query_offer_id__in=list(query_offer_ids))
+    out: dict[int, list[Candidate]] = defaultdict(list)
+    for cand in qs.order_by("query_offer_id", "rank"):
+        out[cand.query_offer_id].append(cand)
+    return dict(out)
+
+
+def catalogue_is_synthetic() -> bool:
+    """Whether the imported catalogue is the generated demo one (the UI says so)."""
+    from matching.demo_catalogue import DEMO_FOLDER_NAME
+    from matching.models import ImportBatch
+
+    return ImportBatch.objects.filter(source__endswith=DEMO_FOLDER_NAME).exists()
+
+
+# --- matching engine reads (encode / train / match / benchmark) ------------------------------
+
+
+def shops_by_names(names) -> list:
+    """Shop rows for names (or Shop objects), in the given order; unknown names raise."""
+    from matching.models import Shop
+
+    names = [names] if isinstance(names, str | Shop) else list(names)
+    wanted = [n.name if isinstance(n, Shop) else str(n) for n in names]
+    found = {s.name: s for s in Shop.objects.filter(name__in=wanted)}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise Shop.DoesNotExist(f"unknown shop(s): {', '.join(missing)}")
+    return [found[n] for n in wanted]
+
+
+def offers_for(*, shops=None, before=None, since=None):
+    """Offers of these shops (all when None) created before `before` / on or after `since`.
+
+    Ordered by primary key, so repeated calls give the same row order.
+    """
+    from matching.models import Offer
+
+    qs = Offer.objects.all()
+    if shops is not None:
+        qs = qs.filter(shop__in=shops_by_names(shops))
+    if before is not None:
+        qs = qs.filter(created_at__lt=before)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    return qs.order_by("pk")
+
+
+def latest_model():
+    """The newest ready projection model, or None."""
+    from matching.models import ProjectionModel
+
+    return (
+        ProjectionModel.objects.filter(status=ProjectionModel.Status.READY)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def model_by_ref(ref):
+    """A projection model by id or "latest"; None for "raw"/None. Raises DoesNotExist."""
+    from matching.models import ProjectionModel
+
+    if ref is None or isinstance(ref, ProjectionModel):
+        return ref
+    if str(ref) == "raw":
+        return None
+    if str(ref) == "latest":
+        model = latest_model()
+        if model is None:
+            raise ProjectionModel.DoesNotExist("no ready projection model")
+        return model
+    return ProjectionModel.objects.get(pk=int(ref))
+
+
+def embedding_coverage() -> list[dict]:
+    """Per encoder: how many offers have an embedding (for the admin and `encode`)."""
+    from django.db.models import Count
+
+    from matching.models import Encoder
+
+    return list(
+        Encoder.objects.annotate(n_offers=Count("embeddings"))
+        .values("id", "kind", "spec", "weights_checksum", "dim", "n_offers")
+        .order_by("id")
+    )

@@ -1,0 +1,61 @@
+"""A small inline SVG of the PR curve with the routing thresholds marked (no ORM)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from validation.routing import PRCurve
+
+W, H, PAD = 420, 300, 40
+
+
+def _xy(recall: float, precision: float) -> tuple[float, float]:
+    return PAD + recall * (W - 2 * PAD), H - PAD - precision * (H - 2 * PAD)
+
+
+def pr_curve_svg(*, curve: PRCurve | None, accept: float | None, review: float | None) -> str:
+    if curve is None:
+        return '<p class="muted">This run has no precision–recall curve (no ground truth).</p>'
+    pts = " ".join(
+        "{:.1f},{:.1f}".format(*_xy(r, p))
+        for r, p in zip(curve.recall, curve.precision, strict=True)
+    )
+    parts = [
+        f'<svg class="pr-curve" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+        'aria-label="precision-recall curve">',
+        f'<rect x="{PAD}" y="{PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}" '
+        'fill="#fff" stroke="#ccc"/>',
+    ]
+    for v in (0, 0.25, 0.5, 0.75, 1):
+        x, _ = _xy(v, 0)
+        _, y = _xy(0, v)
+        parts.append(
+            f'<text x="{x:.1f}" y="{H - PAD + 14}" font-size="10" text-anchor="middle">{v:g}</text>'
+        )
+        parts.append(
+            f'<text x="{PAD - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{v:g}</text>'
+        )
+    parts.append(
+        f'<text x="{W / 2}" y="{H - 6}" font-size="11" text-anchor="middle">recall (k=1)</text>'
+    )
+    parts.append(
+        f'<text x="12" y="{H / 2}" font-size="11" transform="rotate(-90 12 {H / 2})" '
+        'text-anchor="middle">precision</text>'
+    )
+    parts.append(f'<polyline points="{pts}" fill="none" stroke="#0a66c2" stroke-width="2"/>')
+    for label, thr, colour in (("accept", accept, "#1a7f37"), ("review", review, "#d4a017")):
+        if thr is None:
+            continue
+        r, p = curve.point_at(thr)
+        x, y = _xy(r, p)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{PAD}" x2="{x:.1f}" y2="{H - PAD}" stroke="{colour}" '
+            'stroke-dasharray="4 3"/>'
+        )
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>')
+        parts.append(
+            f'<text x="{x + 6:.1f}" y="{y - 6:.1f}" font-size="11" fill="{colour}">'
+            f"{escape(label)} ≥ {thr:.3f}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

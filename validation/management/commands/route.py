@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from matching.models import MatchRun
+from matching.selectors import run_by_ref
+from validation import services
+
+
+class Command(BaseCommand):
+    help = "Route a match run by top-1 similarity: auto-accept, human review, dropped."
+
+    def add_arguments(self, parser):
+        parser.add_argument("run", help="match run id or 'latest'")
+        parser.add_argument("--accept", type=float, default=None)
+        parser.add_argument("--review", type=float, default=None)
+        parser.add_argument("--target-precision", type=float, default=0.99)
+
+    def handle(self, *args, **opts):
+        try:
+            run = run_by_ref(opts["run"])
+        except (MatchRun.DoesNotExist, ValueError) as exc:
+            raise CommandError(f"no such run: {opts['run']}") from exc
+        s = services.route_run(
+            run=run,
+            accept=opts["accept"],
+            review=opts["review"],
+            target_precision=opts["target_precision"],
+        )
+        acc = "none" if s["accept"] is None else f"{s['accept']:.4f}"
+        self.stdout.write(
+            f"run #{run.pk}: accept >= {acc}, review >= {s['review']:.4f}"
+            f"{' (suggested: ' + s['reason'] + ')' if s['suggested'] else ''}"
+        )
+        for b in s["bands"]:
+            p = "–" if b["precision"] is None else f"{b['precision']:.3f}"
+            r = "–" if b["recall"] is None else f"{b['recall']:.3f}"
+            self.stdout.write(f"  {b['band']:8s} {b['n']:7d} queries  precision {p}  recall {r}")
+        if s["p_hitl"] is not None:
+            self.stdout.write(f"  predicted P_hitl of the review band: {s['p_hitl']:.3f}")
+        self.stdout.write(
+            f"  review rows: {s['n_review_rows_created']} new, {s['n_review_rows_closed']} closed; "
+            f"gold rows: {s['n_gold']}"
+        )

@@ -1,0 +1,38 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from matching.models import MatchRun
+from matching.selectors import run_by_ref
+from validation import selectors, simulation
+from validation.report_text import quality_text
+
+
+class Command(BaseCommand):
+    help = "Judge a routed run with simulated validators of given TPR/FPR, then report quality."
+
+    def add_arguments(self, parser):
+        parser.add_argument("run", help="match run id or 'latest'")
+        parser.add_argument("--validators", type=int, default=3)
+        parser.add_argument("--tpr", type=float, required=True)
+        parser.add_argument("--fpr", type=float, required=True)
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **opts):
+        try:
+            run = run_by_ref(opts["run"])
+        except (MatchRun.DoesNotExist, ValueError) as exc:
+            raise CommandError(f"no such run: {opts['run']}") from exc
+        t0 = time.perf_counter()
+        n = simulation.simulate(
+            run=run,
+            validators=opts["validators"],
+            tpr=opts["tpr"],
+            fpr=opts["fpr"],
+            seed=opts["seed"],
+        )
+        dt = time.perf_counter() - t0
+        self.stdout.write(
+            f"{n} judgements by {opts['validators']} simulated validators in {dt:.1f} s"
+        )
+        self.stdout.write(quality_text(selectors.quality_report(run=run, seed=opts["seed"])))

@@ -1,0 +1,47 @@
+"""Plain-text rendering of a quality report (for commands and BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import math
+
+
+def _f(x, d: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf"
+    return f"{x:.{d}f}"
+
+
+def quality_text(q: dict) -> str:
+    lines = [
+        f"rows with ground truth: {q['rows']['with_truth']} "
+        f"(decided {q['rows']['decided_with_truth']}, gold decided {q['rows']['gold_decided']})",
+        "",
+        "| | n | TP | FN | FP | TN | TPR | FNR | TNR | FPR | LR+ |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, key in (
+        ("aggregated, gold rows", "aggregated_gold"),
+        ("aggregated, all rows with truth", "aggregated"),
+        ("single judgements", "judgements"),
+    ):
+        r = q[key]
+        s = r["std"]
+        lines.append(
+            f"| {label} | {r['n']} | {r['tp']} | {r['fn']} | {r['fp']} | {r['tn']} | "
+            f"{_f(r['tpr'])}±{_f(s['tpr'])} | {_f(r['fnr'])}±{_f(s['fnr'])} | "
+            f"{_f(r['tnr'])}±{_f(s['tnr'])} | {_f(r['fpr'])}±{_f(s['fpr'])} | "
+            f"{_f(r['lr_plus'], 1)}±{_f(s['lr_plus'], 1)} |"
+        )
+    lines += [
+        "",
+        f"Fleiss' kappa: {_f(q['fleiss_kappa'])}",
+        f"P_model (review band): {_f(q['p_model'])} ({q['p_model_source']})",
+        f"predicted P_hitl: {_f(q['predicted_precision'])} ± {_f(q['predicted_std'])} "
+        f"(LR+ from {q['lr_plus_source']})",
+        f"observed precision: {_f(q['observed_precision'])} ± {_f(q['observed_std'])} "
+        f"({q['n_accepted_with_truth']} human-accepted rows with ground truth)",
+        f"agree within 2 sigma: {q['agree_within_2sd']}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""Routing by thresholds on the top-1 similarity (plain Python + numpy, no ORM).
+
+Bands for a query with top-1 similarity ``s``:
+
+* ``auto``    ``s >= accept`` (``accept is None``: no query is auto-accepted)
+* ``review``  ``review <= s < accept``
+* ``dropped`` ``s < review``
+
+The precision-recall curve is the run's k=1 curve (matching/ml/metrics.py): arrays ordered by
+decreasing threshold, ``precision[i]``/``recall[i]`` are those of the set of queries with
+``similarity >= thresholds[i]``. Because ``recall = TP / n_with_match`` and
+``predicted = TP / precision``, a band between two thresholds has
+
+    precision_band = (r_lo - r_hi) / (r_lo / p_lo - r_hi / p_hi),  recall_band = r_lo - r_hi
+
+(``n_with_match`` cancels). These are top-1 figures: the review page shows three candidates,
+so the share of review rows holding a true match is at least the top-1 band precision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+AUTO = "auto"
+REVIEW = "review"
+DROPPED = "dropped"
+BANDS = (AUTO, REVIEW, DROPPED)
+
+DEFAULT_TARGET_PRECISION = 0.99
+# Suggested review threshold: the lowest threshold whose cumulative precision is at least this.
+DEFAULT_MIN_REVIEW_PRECISION = 0.1
+# Without a PR curve: review everything above this percentile of top-1 similarity.
+FALLBACK_REVIEW_PERCENTILE = 10.0
+
+
+@dataclass(frozen=True)
+class PRCurve:
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> PRCurve | None:
+        if not data or not data.get("thresholds"):
+            return None
+        p = np.asarray(data["precision"], dtype=float)
+        r = np.asarray(data["recall"], dtype=float)
+        t = np.asarray(data["thresholds"], dtype=float)
+        if not (len(p) == len(r) == len(t)) or len(t) == 0:
+            return None
+        return cls(precision=p, recall=r, thresholds=t)
+
+    def point_at(self, threshold: float | None) -> tuple[float, float]:
+        """(recall, precision) of the queries with similarity >= threshold; (0, 1) if none."""
+        if threshold is None:
+            return 0.0, 1.0
+        idx = np.flatnonzero(self.thresholds >= threshold)
+        if len(idx) == 0:
+            return 0.0, 1.0
+        i = idx[-1]  # smallest curve threshold still >= threshold
+        return float(self.recall[i]), float(self.precision[i])
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    accept: float | None
+    review: float
+    suggested: bool = False
+    reason: str = ""
+
+
+def band_of(similarity: float, *, accept: float | None, review: float) -> str:
+    if accept is not None and similarity >= accept:
+        return AUTO
+    if similarity >= review:
+        return REVIEW
+    return DROPPED
+
+
+def split_bands(
+    similarities: Sequence[float], *, accept: float | None, review: float
+) -> dict[str, int]:
+    counts = dict.fromkeys(BANDS, 0)
+    for s in similarities:
+        counts[band_of(s, accept=accept, review=review)] += 1
+    return counts
+
+
+def suggest_accept(curve: PRCurve, *, target_precision: float) -> float | None:
+    """Lowest threshold whose auto-accepted set has precision >= target (max recall)."""
+    ok = np.flatnonzero(curve.precision >= target_precision)
+    if len(ok) == 0:
+        return None
+    return float(curve.thresholds[ok[-1]])
+
+
+def suggest_review(curve: PRCurve, *, min_precision: float = DEFAULT_MIN_REVIEW_PRECISION) -> float:
+    ok = np.flatnonzero(curve.precision >= min_precision)
+    if len(ok) == 0:
+        return float(curve.thresholds[-1])
+    return float(curve.thresholds[ok[-1]])
+
+
+def fallback_thresholds(similarities: Sequence[float]) -> Thresholds:
+    if len(similarities) == 0:
+        return Thresholds(accept=None, review=-math.inf, suggested=True, reason="no queries")
+    review = float(np.percentile(np.asarray(similarities, float), FALLBACK_REVIEW_PERCENTILE))
+    return Thresholds(
+        accept=None,
+        review=review,
+        suggested=True,
+        reason="no PR curve: nothing auto-accepted, review above the 10th percentile",
+    )
+
+
+def resolve_thresholds(
+    *,
+    curve: PRCurve | None,
+    similarities: Sequence[float],
+    accept: float | None,
+    review: float | None,
+    target_precision: float = DEFAULT_TARGET_PRECISION,
+) -> Thresholds:
+    """Given thresholds win; missing ones are suggested from the curve (or the fallback)."""
+    if accept is not None and review is not None:
+        return Thresholds(accept=accept, review=min(review, accept), reason="given")
+    if curve is None:
+        fb = fallback_thresholds(similarities)
+        acc = accept if accept is not None else fb.accept
+        rev = review if review is not None else fb.review
+        if acc is not None:
+            rev = min(rev, acc)
+        return Thresholds(accept=acc, review=rev, suggested=True, reason=fb.reason)
+    acc = accept if accept is not None else suggest_accept(curve, target_precision=target_precision)
+    rev = review if review is not None else suggest_review(curve)
+    if acc is not None:
+        rev = min(rev, acc)
+    return Thresholds(
+        accept=acc,
+        review=rev,
+        suggested=True,
+        reason=f"from the PR curve for target precision {target_precision:g}",
+    )
+
+
+def band_precision_recall(
+    curve: PRCurve, *, hi: float | None, lo: float | None
+) -> tuple[float | None, float]:
+    """Expected top-1 precision and recall of queries with lo <= similarity < hi.
+
+    ``hi=None``: no upper bound; ``lo=None``: no lower bound.
+    """
+    if hi is None:
+        r_hi, p_hi = 0.0, 1.0
+    else:
+        # queries with similarity >= hi: strictly above the band
+        r_hi, p_hi = curve.point_at(hi)
+    if lo is None:
+        r_lo, p_lo = float(curve.recall[-1]), float(curve.precision[-1])
+    else:
+        r_lo, p_lo = curve.point_at(lo)
+    recall = max(r_lo - r_hi, 0.0)
+    pred_lo = r_lo / p_lo if p_lo > 0 else 0.0
+    pred_hi = r_hi / p_hi if p_hi > 0 else 0.0
+    denom = pred_lo - pred_hi
+    if denom <= 1e-12:
+        return None, recall
+    return min(max(recall / denom, 0.0), 1.0), recall
+
+
+def band_table(
+    *, curve: PRCurve | None, counts: dict[str, int], accept: float | None, review: float
+) -> list[dict]:
+    """Per band: number of queries, expected precision and recall (None when unknown)."""
+    bounds = {AUTO: (None, accept), REVIEW: (accept, review), DROPPED: (review, None)}
+    table = []
+    for band in BANDS:
+        hi, lo = bounds[band]
+        precision = recall = None
+        if curve is not None and not (band == AUTO and accept is None):
+            precision, recall = band_precision_recall(curve, hi=hi, lo=lo)
+        table.append(
+            {"band": band, "n": counts.get(band, 0), "precision": precision, "recall": recall}
+        )
+    return table

@@ -1,0 +1,77 @@
+"""Simulated validators with given error rates, judging through the real services.
+
+For a row whose true answer is candidate c, a simulated validator picks c with probability
+``tpr`` and "none" otherwise. For a row where no candidate matches, it picks the most similar
+candidate (rank 1, the most plausible wrong answer) with probability ``fpr`` and "none"
+otherwise. Rows without ground truth: rank 1 with probability 1/2.
+"""
+
+from __future__ import annotations
+
+import random
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from matching.models import MatchRun
+from validation import services
+from validation.assignment import LeasePolicy
+from validation.models import ReviewRow, ReviewSettings
+from validation.permissions import VALIDATORS
+
+
+def simulated_validators(k: int) -> list:
+    group, _ = Group.objects.get_or_create(name=VALIDATORS)
+    users = []
+    for i in range(1, k + 1):
+        user, created = get_user_model().objects.get_or_create(username=f"sim-{i}")
+        if created:
+            user.set_unusable_password()
+            user.save()
+        user.groups.add(group)
+        users.append(user)
+    return users
+
+
+def pick_slot(
+    *, row: ReviewRow, order: list[int], tpr: float, fpr: float, rng: random.Random
+) -> int:
+    ids = list(row.candidate_ids)
+    if row.truth == ReviewRow.Truth.MATCH:
+        if rng.random() < tpr:
+            return order.index(ids.index(row.truth_offer_id)) + 1
+        return 0
+    p = fpr if row.truth == ReviewRow.Truth.NONE else 0.5
+    return order.index(0) + 1 if rng.random() < p else 0
+
+
+def simulate(
+    *,
+    run: MatchRun,
+    validators: int,
+    tpr: float,
+    fpr: float,
+    seed: int = 0,
+    max_judgements: int | None = None,
+) -> int:
+    """Judge the run's rows until none is left for any simulated validator; returns judgements."""
+    rng = random.Random(seed)
+    cfg = ReviewSettings.load()
+    users = simulated_validators(validators)
+    active = list(users)
+    n = 0
+    while active:
+        for user in list(active):
+            policy = LeasePolicy(gold_rate=cfg.gold_rate, rng=rng)
+            lease = services.lease_next_row(validator=user, policy=policy, run=run)
+            if lease is None:
+                active.remove(user)
+                continue
+            row = lease.row
+            order = services.slot_order_for(row=row, validator_id=user.pk)
+            slot = pick_slot(row=row, order=order, tpr=tpr, fpr=fpr, rng=rng)
+            services.judge_row(validator=user, lease_id=lease.pk, slot=slot)
+            n += 1
+            if max_judgements is not None and n >= max_judgements:
+                return n
+    return n

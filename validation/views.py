@@ -1,0 +1,188 @@
+"""Thin views: parse input, call one service or selector, render or redirect."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from matching.models import MatchRun
+from validation import charts, selectors, services
+from validation.forms import JudgeForm, LeaseForm, RoutingForm
+from validation.models import Export, ReviewSettings
+from validation.permissions import admin_required, validator_required
+from validation.routing import PRCurve
+
+# --------------------------------------------------------------------------- validators
+
+
+@never_cache
+@validator_required
+def review(request: HttpRequest) -> HttpResponse:
+    lease = services.lease_next_row(validator=request.user)
+    context = {
+        "counters": selectors.validator_counters(validator=request.user),
+        "can_undo": selectors.can_undo(validator=request.user),
+        "cfg": ReviewSettings.load(),
+    }
+    if lease is None:
+        return render(request, "validation/review_empty.html", context)
+    context.update(selectors.review_page(lease=lease, validator=request.user))
+    return render(request, "validation/review.html", context)
+
+
+@require_POST
+@validator_required
+def judge(request: HttpRequest) -> HttpResponse:
+    form = JudgeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Invalid judgement.")
+        return redirect("validation:review")
+    try:
+        services.judge_row(
+            validator=request.user,
+            lease_id=form.cleaned_data["lease"],
+            slot=form.cleaned_data["slot"],
+        )
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    return redirect("validation:review")
+
+
+@require_POST
+@validator_required
+def skip(request: HttpRequest) -> HttpResponse:
+    form = LeaseForm(request.POST)
+    if form.is_valid():
+        try:
+            services.skip_row(validator=request.user, lease_id=form.cleaned_data["lease"])
+        except services.ReviewError as exc:
+            messages.error(request, str(exc))
+    return redirect("validation:review")
+
+
+@require_POST
+@validator_required
+def undo(request: HttpRequest) -> HttpResponse:
+    try:
+        services.undo_last_judgement(validator=request.user)
+        messages.info(request, "Your last judgement was undone: judge the row again.")
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    return redirect("validation:review")
+
+
+@validator_required
+def feedback(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "validation/feedback.html",
+        {"fb": selectors.feedback_mistakes(validator=request.user)},
+    )
+
+
+# --------------------------------------------------------------------------- admins
+
+
+@admin_required
+def runs(request: HttpRequest) -> HttpResponse:
+    return render(request, "validation/runs.html", {"runs": selectors.runs_overview()})
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@admin_required
+def triage(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(MatchRun, pk=run_id)
+    if request.method == "POST":
+        form = RoutingForm(request.POST)
+        if form.is_valid():
+            summary = services.route_run(
+                run=run,
+                accept=form.cleaned_data["accept"],
+                review=form.cleaned_data["review"],
+                target_precision=form.cleaned_data["target_precision"],
+                user=request.user,
+            )
+            messages.success(
+                request,
+                f"Routed: {summary['n_auto']} auto-accepted, {summary['n_review']} to review "
+                f"({summary['n_review_rows_created']} new rows), {summary['n_dropped']} dropped.",
+            )
+            return redirect("validation:triage", run_id=run.pk)
+    current = selectors.current_routing(run=run)
+    if "target_precision" in request.GET:
+        params = {
+            "accept": _float(request.GET.get("accept")),
+            "review": _float(request.GET.get("review")),
+            "target_precision": _float(request.GET.get("target_precision")) or 0.99,
+        }
+    elif current is not None:
+        params = {
+            "accept": current.accept,
+            "review": current.review,
+            "target_precision": current.target_precision or 0.99,
+        }
+    else:
+        params = {"accept": None, "review": None, "target_precision": 0.99}
+    preview = selectors.routing_preview(run=run, **params)
+    form = RoutingForm(
+        initial={
+            "accept": None if preview["accept"] is None else round(preview["accept"], 6),
+            "review": round(preview["review"], 6),
+            "target_precision": preview["target_precision"],
+        }
+    )
+    svg = charts.pr_curve_svg(
+        curve=PRCurve.from_json(run.pr_curve), accept=preview["accept"], review=preview["review"]
+    )
+    return render(
+        request,
+        "validation/triage.html",
+        {
+            "run": run,
+            "form": form,
+            "preview": preview,
+            "current": current,
+            "svg": mark_safe(svg),  # noqa: S308 - built from numbers only (charts.py)
+            "progress": selectors.row_progress(run=run),
+        },
+    )
+
+
+@admin_required
+def quality_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(MatchRun, pk=run_id)
+    report = selectors.quality_report(run=run, n_boot=500)
+    return render(request, "validation/quality.html", {"run": run, "q": report})
+
+
+@require_POST
+@admin_required
+def export(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(MatchRun, pk=run_id)
+    exp = services.request_export(run=run, user=request.user)
+    if exp.status == Export.Status.DONE:
+        return redirect(reverse("validation:download", args=[exp.pk]))
+    messages.info(
+        request, f"Export #{exp.pk} queued on the export queue; it appears below when done."
+    )
+    return redirect("validation:runs")
+
+
+@admin_required
+def download_export(request: HttpRequest, export_id: int) -> HttpResponse:
+    exp = get_object_or_404(Export, pk=export_id, status=Export.Status.DONE)
+    path = services.export_dir() / exp.path
+    if not path.is_file():
+        raise Http404("export file missing")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
