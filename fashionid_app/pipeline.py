@@ -15,6 +15,7 @@ from django.db.models import Count
 
 from matching import services as matching_services
 from matching.catalogue_import import import_catalogue
+from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig
 from matching.models import ImportBatch, MatchRun, Offer, ProjectionModel, Shop
 from validation import services as validation_services
@@ -68,6 +69,8 @@ def run_pipeline(
     catalogue: Path,
     plan: dict | None = None,
     epochs: int = 50,
+    image_spec: str = DEFAULT_IMAGE_ENCODER,
+    text_spec: str = DEFAULT_TEXT_ENCODER,
     say: Callable[[str], None] = print,
 ) -> PipelineResult:
     batch = import_catalogue(directory=catalogue)
@@ -81,7 +84,9 @@ def run_pipeline(
         f"match {chosen.query_shop} -> {chosen.index_shop} from {chosen.cutoff} on"
     )
     shops = sorted({*chosen.train_shops, chosen.index_shop, chosen.query_shop})
-    matching_services.encode_offers(shops=shops)
+    has_images = Offer.objects.filter(images__isnull=False).exists()
+    specs = {"image_spec": image_spec if has_images else None, "text_spec": text_spec}
+    matching_services.encode_offers(shops=shops, **specs)
     say("encoded offers (raw embeddings cached)")
     features = (
         "image+text+numeric"
@@ -93,6 +98,7 @@ def run_pipeline(
         before=chosen.cutoff,
         features=features,
         config=TrainConfig(epochs=epochs),
+        **specs,
     )
     say(f"trained {model} ({model.metrics})")
     run = matching_services.match(
@@ -101,6 +107,7 @@ def run_pipeline(
         since=chosen.cutoff,
         model=model,
         features=features,
+        **specs,
     )
     say(f"match run #{run.pk}: {run.n_queries} queries; metrics {_short(run.metrics)}")
     routing = validation_services.route_run(run=run)

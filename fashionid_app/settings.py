@@ -87,7 +87,10 @@ TEMPLATES = [
 WSGI_APPLICATION = "fashionid_app.wsgi.application"
 ASGI_APPLICATION = "fashionid_app.asgi.application"
 
-DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fashionid.sqlite3'}")
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not DATABASE_URL:  # the embedded default: an SQLite file under VAR_DIR, created on demand
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASE_URL = f"sqlite:///{VAR_DIR / 'fashionid.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded default: WAL lets the web server read while an inline job writes.

@@ -6,8 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from fashionid_app.accounts import ensure_account
 from fashionid_app.pipeline import run_pipeline
+from matching import demo_catalogue
 from matching.catalogue import CatalogueError
-from matching.demo_catalogue import DEMO_FOLDER_NAME, generate_demo_catalogue
+from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 
 
 class Command(BaseCommand):
@@ -25,21 +26,32 @@ class Command(BaseCommand):
         parser.add_argument("--cutoff", type=date.fromisoformat, help="YYYY-MM-DD")
         parser.add_argument("--epochs", type=int, default=50)
         parser.add_argument("--validators", type=int, default=3)
+        parser.add_argument("--products", type=int, default=120, help="size of the generated demo")
+        parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
+        parser.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER)
 
     def handle(self, *args, **options):
         catalogue = options["catalogue"]
-        if catalogue is None:
-            folder = Path(settings.VAR_DIR) / DEMO_FOLDER_NAME
-            if not (folder / "offers.csv").is_file():
-                generate_demo_catalogue(directory=folder)
-            catalogue = folder
-            self.stdout.write(f"generated a synthetic demo catalogue in {folder}")
         plan = {
             "index_shop": options["index_shop"],
             "query_shop": options["query_shop"],
             "train_shops": options["train_shops"].split(",") if options["train_shops"] else None,
             "cutoff": options["cutoff"],
         }
+        if catalogue is None:
+            folder = Path(settings.VAR_DIR) / demo_catalogue.DEMO_FOLDER_NAME
+            if not (folder / "offers.csv").is_file():
+                demo_catalogue.generate_demo_catalogue(
+                    directory=folder, n_products=options["products"]
+                )
+            catalogue = folder
+            self.stdout.write(f"generated a synthetic demo catalogue in {folder}")
+            plan = {
+                "index_shop": plan["index_shop"] or demo_catalogue.INDEX_SHOP,
+                "query_shop": plan["query_shop"] or demo_catalogue.QUERY_SHOP,
+                "train_shops": plan["train_shops"],
+                "cutoff": plan["cutoff"] or demo_catalogue.CUTOFF,
+            }
         try:
             run_pipeline(
                 catalogue=Path(catalogue),

@@ -1,0 +1,135 @@
+"""Offer features: text normalisation, brand normalisation, numeric vector, image-set pooling."""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import unicodedata
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+_WHITESPACE = re.compile(r"\s+")
+_PUNCTUATION = re.compile(rf"[{re.escape(string.punctuation)}\u2010-\u2015\u2018-\u201f]+")
+
+NUMERIC_RAW_COLUMNS = ("n_sizes", "log_n_sizes", "log_price")
+NUMERIC_COLUMNS = (*NUMERIC_RAW_COLUMNS, "sizes_missing", "price_missing")
+
+
+def _nfkc_collapse(text: str | None) -> str:
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text or "")).strip()
+
+
+def normalise_text(brand: str | None, title: str | None) -> str:
+    """Text fed to the text tower: NFKC, collapsed whitespace, ``"brand title"``.
+
+    Minimal preprocessing as in the paper: no case folding, no de-duplication of a brand that the
+    title repeats, no stop words; empty parts are left out.
+    """
+    parts = [_nfkc_collapse(brand), _nfkc_collapse(title)]
+    return " ".join(p for p in parts if p)
+
+
+def normalise_brand(brand: str | None) -> str:
+    """Brand for comparisons: NFKC, case-folded, punctuation removed, whitespace collapsed.
+
+    Apostrophes vanish (``"Levi's" -> "levis"``); other punctuation becomes a space
+    (``"Adidas-Performance" -> "adidas performance"``).
+    """
+    text = unicodedata.normalize("NFKC", brand or "").casefold()
+    text = re.sub(r"['\u2019`´]", "", text)
+    text = _PUNCTUATION.sub(" ", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def numeric_vector(*, sizes: Sequence[str] | None, price: float | None) -> np.ndarray:
+    """Raw ``[n_sizes, log(n_sizes), log(price)]`` (float64) with NaN for missing values.
+
+    No sizes (``None`` or empty list) means unknown, not zero; a price that is missing,
+    non-finite or ``<= 0`` is missing.
+    """
+    n = len(sizes) if sizes else 0
+    sizes_part = [float(n), math.log(n)] if n > 0 else [math.nan, math.nan]
+    ok_price = price is not None and math.isfinite(float(price)) and float(price) > 0
+    log_price = math.log(float(price)) if ok_price else math.nan
+    return np.array([*sizes_part, log_price], dtype=np.float64)
+
+
+@dataclass
+class NumericScaler:
+    """Turns raw numeric vectors (n, 3) into model inputs (n, 5).
+
+    Fitted on training rows only. Per raw column: missing values (NaN) are replaced by the
+    training median (0 if the column is all missing), then standardised with the training mean
+    and std of the imputed column (std 0 -> 1). Two 0/1 flag columns are appended, not
+    standardised: ``sizes_missing`` (n_sizes was NaN) and ``price_missing`` (log_price was NaN).
+    Output columns: ``NUMERIC_COLUMNS``.
+    """
+
+    median: list[float] = field(default_factory=list)
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, raw: np.ndarray) -> NumericScaler:
+        raw = _check_raw(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column -> NaN median
+            median = np.nanmedian(raw, axis=0) if len(raw) else np.zeros(raw.shape[1])
+        median = np.where(np.isfinite(median), median, 0.0)
+        imputed = np.where(np.isnan(raw), median, raw)
+        mean = imputed.mean(axis=0) if len(raw) else np.zeros(raw.shape[1])
+        std = imputed.std(axis=0) if len(raw) else np.ones(raw.shape[1])
+        std = np.where(std > 0, std, 1.0)
+        return cls(median=median.tolist(), mean=mean.tolist(), std=std.tolist())
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        raw = _check_raw(raw)
+        missing = np.isnan(raw)
+        imputed = np.where(missing, np.asarray(self.median), raw)
+        scaled = (imputed - np.asarray(self.mean)) / np.asarray(self.std)
+        flags = np.stack([missing[:, 0], missing[:, 2]], axis=1).astype(np.float64)
+        return np.concatenate([scaled, flags], axis=1).astype(np.float32)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"median": list(self.median), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[float]]) -> NumericScaler:
+        return cls(
+            median=[float(x) for x in data["median"]],
+            mean=[float(x) for x in data["mean"]],
+            std=[float(x) for x in data["std"]],
+        )
+
+
+def _check_raw(raw: np.ndarray) -> np.ndarray:
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[1] != len(NUMERIC_RAW_COLUMNS):
+        raise ValueError(f"expected raw numeric array of shape (n, {len(NUMERIC_RAW_COLUMNS)})")
+    return raw
+
+
+def pool_image_embeddings(
+    *, embeddings: np.ndarray, offer_index: np.ndarray, n_offers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average the L2-normalised image embeddings of each offer.
+
+    ``embeddings`` (n_images, d), ``offer_index`` (n_images,) the offer row of each image.
+    Returns ``(pooled (n_offers, d) float32, has_image (n_offers,) bool)``; offers without images
+    get a zero vector and ``has_image=False``. The pooled mean is not re-normalised.
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    idx = np.asarray(offer_index, dtype=np.int64)
+    d = emb.shape[1] if emb.ndim == 2 else 0
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    unit = emb / np.maximum(norms, 1e-12)
+    sums = torch.zeros((n_offers, d), dtype=torch.float64)
+    sums.index_add_(0, torch.from_numpy(idx), torch.from_numpy(unit).double())
+    counts = np.bincount(idx, minlength=n_offers)
+    pooled = sums.numpy() / np.maximum(counts, 1)[:, None]
+    return pooled.astype(np.float32), counts > 0

@@ -1,0 +1,251 @@
+"""Training of the projection head: product-id batch sampler, loop, validation R@k."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .device import resolve_device
+from .losses import supcon_loss
+from .projection import ProjectionHead
+
+
+def _group_by_product(product_ids: Sequence[Hashable | None]) -> list[np.ndarray]:
+    """Offer positions per product, in order of first appearance.
+
+    A missing id (``None``, NaN or ``""``) makes the offer its own product (a lone offer).
+    """
+    groups: dict[Hashable, list[int]] = {}
+    lone: list[list[int]] = []
+    for i, pid in enumerate(product_ids):
+        if pid is None or pid == "" or (isinstance(pid, float) and np.isnan(pid)):
+            lone.append([i])
+        else:
+            groups.setdefault(pid, []).append(i)
+    return [np.asarray(g, dtype=np.int64) for g in [*groups.values(), *lone]]
+
+
+class ProductBatchSampler:
+    """Yields index arrays; every batch holds ALL offers of the products sampled into it.
+
+    Lone offers (products with a single offer) are dropped, except a random ``lone_share`` of
+    them drawn afresh every epoch. Each epoch shuffles the products and fills a batch product by
+    product; a product that would push the batch past ``batch_size`` starts the next batch, so
+    batches are at most ``batch_size`` (a single product larger than that forms its own batch)
+    and the last batch of an epoch may be smaller. Every kept product appears exactly once per
+    epoch. Reproducible: the same ``seed`` gives the same sequence of epochs.
+    """
+
+    def __init__(
+        self,
+        product_ids: Sequence[Hashable | None],
+        *,
+        batch_size: int,
+        seed: int,
+        lone_share: float = 0.0,
+    ) -> None:
+        if batch_size < 2:
+            raise ValueError("batch_size must be >= 2")
+        if not 0.0 <= lone_share <= 1.0:
+            raise ValueError("lone_share must be in [0, 1]")
+        groups = _group_by_product(product_ids)
+        self.multi = [g for g in groups if len(g) > 1]
+        self.lone = np.asarray([g[0] for g in groups if len(g) == 1], dtype=np.int64)
+        self.batch_size = batch_size
+        self.lone_share = lone_share
+        self._rng = np.random.default_rng(seed)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        n_lone = round(self.lone_share * len(self.lone))
+        lone = self._rng.choice(self.lone, size=n_lone, replace=False) if n_lone else []
+        units = self.multi + [np.asarray([i], dtype=np.int64) for i in lone]
+        batch: list[np.ndarray] = []
+        size = 0
+        for u in self._rng.permutation(len(units)):
+            unit = units[u]
+            if batch and size + len(unit) > self.batch_size:
+                yield np.concatenate(batch)
+                batch, size = [], 0
+            batch.append(unit)
+            size += len(unit)
+        if batch:
+            yield np.concatenate(batch)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; defaults follow the paper (linear head to 192-d, tau 0.06, AdamW 1e-3)."""
+
+    dim: int = 192
+    hidden: int = 0
+    epochs: int = 50
+    batch_size: int = 16384
+    lone_share: float = 0.0
+    temperature: float = 0.06
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    val_share: float = 0.1
+    patience: int = 5
+    seed: int = 0
+    device: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """The best head (CPU, eval mode), per-epoch history and the split used."""
+
+    head: ProjectionHead
+    history: list[dict[str, float]]
+    best_epoch: int
+    config: TrainConfig
+    val_indices: np.ndarray = field(repr=False)
+    train_indices: np.ndarray = field(repr=False)
+
+    @property
+    def best(self) -> dict[str, float]:
+        return self.history[self.best_epoch - 1]
+
+
+def split_by_product(
+    product_ids: Sequence[Hashable | None], *, val_share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train offer indices, val offer indices): ``val_share`` of the multi-offer products go to
+    validation with all their offers; lone offers always stay in training."""
+    groups = _group_by_product(product_ids)
+    multi = [g for g in groups if len(g) > 1]
+    n_val = round(val_share * len(multi))
+    if val_share > 0 and len(multi) >= 4:
+        n_val = max(n_val, 2)
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.permutation(len(multi))[:n_val].tolist())
+    val = [g for i, g in enumerate(multi) if i in chosen]
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    mask = np.ones(len(product_ids), dtype=bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask), val_idx
+
+
+@torch.inference_mode()
+def retrieval_recall(
+    z: torch.Tensor, labels: torch.Tensor, *, ks: Sequence[int] = (1, 3), chunk: int = 4096
+) -> dict[int, float]:
+    """R@k when every row queries all other rows (leave-one-out); over rows with a positive."""
+    n = z.shape[0]
+    kmax = min(max(ks), n - 1)
+    hits = {k: 0 for k in ks}
+    n_valid = 0
+    for start in range(0, n, chunk):
+        q = z[start : start + chunk]
+        sim = q @ z.T
+        rows = torch.arange(start, start + len(q), device=z.device)
+        sim[torch.arange(len(q), device=z.device), rows] = float("-inf")
+        top = sim.topk(kmax, dim=1).indices
+        same = labels[top] == labels[rows][:, None]
+        has_pos = (labels == labels[rows][:, None]).sum(1) > 1
+        n_valid += int(has_pos.sum())
+        for k in ks:
+            hits[k] += int((same[:, :k].any(1) & has_pos).sum())
+    return {k: hits[k] / n_valid if n_valid else float("nan") for k in ks}
+
+
+def train_projection(
+    *,
+    features: np.ndarray,
+    product_ids: Sequence[Hashable | None],
+    config: TrainConfig,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train a projection head with the supervised contrastive loss.
+
+    Validation: ``val_share`` of the multi-offer products (all their offers) are held out; each
+    val offer queries all other val offers; R@1/R@3 over val offers. Early stopping on val R@1
+    (ties broken by lower training loss) with ``patience`` epochs; the best weights are
+    restored. Without validation products every epoch is "better" and the last one is kept.
+    The whole feature matrix is moved to the device once (needs n*d*4 bytes there).
+    ``progress`` receives each epoch's history record.
+    """
+    device = resolve_device(config.device)
+    x_all = np.asarray(features, dtype=np.float32)
+    if x_all.ndim != 2 or len(x_all) != len(product_ids):
+        raise ValueError("features must be (n, d) with one product id per row")
+    train_idx, val_idx = split_by_product(product_ids, val_share=config.val_share, seed=config.seed)
+    codes = _label_codes(product_ids)
+    x = torch.from_numpy(x_all).to(device)
+    labels = torch.from_numpy(codes).to(device)
+    sampler = ProductBatchSampler(
+        [product_ids[i] for i in train_idx],
+        batch_size=config.batch_size,
+        seed=config.seed,
+        lone_share=config.lone_share,
+    )
+    train_idx_t = torch.from_numpy(train_idx).to(device)
+    val_idx_t = torch.from_numpy(val_idx).to(device)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        head = ProjectionHead(x_all.shape[1], config.dim, config.hidden).to(device)
+    optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    history: list[dict[str, float]] = []
+    best_key: tuple[float, float] | None = None
+    best_epoch, best_state, stale = 0, None, 0
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        head.train()
+        loss_sum, n_seen = 0.0, 0
+        for batch in sampler:
+            rows = train_idx_t[torch.from_numpy(batch).to(device)]
+            loss = supcon_loss(head(x[rows]), labels[rows], temperature=config.temperature)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            loss_sum += float(loss.detach()) * len(batch)
+            n_seen += len(batch)
+        record: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(n_seen, 1)}
+        head.eval()
+        if len(val_idx):
+            recall = retrieval_recall(head(x[val_idx_t]), labels[val_idx_t], ks=(1, 3))
+            record["val_r1"], record["val_r3"] = recall[1], recall[3]
+        else:
+            record["val_r1"] = record["val_r3"] = float("nan")
+        record["seconds"] = time.perf_counter() - started
+        history.append(record)
+        if progress is not None:
+            progress(record)
+
+        r1 = record["val_r1"] if len(val_idx) else float(epoch)
+        key = (r1, -record["loss"])
+        if best_key is None or key > best_key:
+            best_key, best_epoch, stale = key, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+
+    assert best_state is not None
+    head.load_state_dict(best_state)
+    return TrainResult(
+        head=head.cpu().eval(),
+        history=history,
+        best_epoch=best_epoch,
+        config=config,
+        val_indices=val_idx,
+        train_indices=train_idx,
+    )
+
+
+def _label_codes(product_ids: Sequence[Hashable | None]) -> np.ndarray:
+    """Integer label per offer; missing ids get unique labels (they match nothing)."""
+    codes = np.empty(len(product_ids), dtype=np.int64)
+    for code, group in enumerate(_group_by_product(product_ids)):
+        codes[group] = code
+    return codes
