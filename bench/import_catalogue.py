@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from matching.catalogue import COLUMNS  # noqa: E402
 
 
 def synthetic_catalogue(folder: Path, rows: int) -> Path:
@@ -32,21 +35,7 @@ def synthetic_catalogue(folder: Path, rows: int) -> Path:
     Image.new("RGB", (60, 80), (200, 30, 30)).save(folder / "img.jpg")
     with (folder / "offers.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "offer_id",
-                "shop",
-                "brand",
-                "title",
-                "price",
-                "currency",
-                "sizes",
-                "category",
-                "created_at",
-                "product_id",
-                "images",
-            ]
-        )
+        writer.writerow(COLUMNS)
         for i in range(rows):
             writer.writerow(
                 [

@@ -13,19 +13,7 @@ from pathlib import Path
 
 import pytest
 
-CATALOGUE_COLUMNS = (
-    "offer_id",
-    "shop",
-    "brand",
-    "title",
-    "price",
-    "currency",
-    "sizes",
-    "category",
-    "created_at",
-    "product_id",
-    "images",
-)
+from matching.catalogue import COLUMNS as CATALOGUE_COLUMNS
 
 
 @pytest.fixture(autouse=True)
