@@ -1,0 +1,80 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from matching import services
+from matching.embedding_store import EncoderNotFound, MissingEmbeddings
+from matching.management.commands._matching_args import date_arg, shop_list, spec_arg
+from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.training import TrainConfig
+from matching.models import Shop
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a projection head (linear, or MLP with --hidden 256) with the supervised "
+        "contrastive loss on offers of the training shops created before --before. "
+        "Embeddings must have been computed with `encode`."
+    )
+
+    def add_arguments(self, parser):
+        d = TrainConfig()
+        parser.add_argument("--train-shops", required=True, help="comma-separated shop names")
+        parser.add_argument("--before", help="only offers created before this date (YYYY-MM-DD)")
+        parser.add_argument("--features", default="image,text,numeric")
+        parser.add_argument("--dim", type=int, default=d.dim)
+        parser.add_argument("--hidden", type=int, default=d.hidden, help="0 = linear")
+        parser.add_argument("--epochs", type=int, default=d.epochs)
+        parser.add_argument("--batch-size", type=int, default=d.batch_size)
+        parser.add_argument("--lone-share", type=float, default=d.lone_share)
+        parser.add_argument("--temperature", type=float, default=d.temperature)
+        parser.add_argument("--lr", type=float, default=d.lr)
+        parser.add_argument("--patience", type=int, default=d.patience)
+        parser.add_argument("--seed", type=int, default=d.seed)
+        parser.add_argument("--device", help="cpu, cuda ... (default: cuda if present)")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
+        parser.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER)
+        parser.add_argument("--enqueue", action="store_true", help="run as a job on `default`")
+
+    def handle(self, *args, **o):
+        config = TrainConfig(
+            dim=o["dim"], hidden=o["hidden"], epochs=o["epochs"], batch_size=o["batch_size"],
+            lone_share=o["lone_share"], temperature=o["temperature"], lr=o["lr"],
+            patience=o["patience"], seed=o["seed"], device=o["device"],
+        )  # fmt: skip
+        kwargs = {
+            "train_shops": shop_list(o["train_shops"]),
+            "before": date_arg(o["before"]),
+            "features": o["features"],
+            "image_spec": spec_arg(o["image_encoder"]),
+            "text_spec": spec_arg(o["text_encoder"]),
+            "name": o["name"],
+        }
+        try:
+            services.parse_features(o["features"])
+            if o["enqueue"]:
+                from matching.jobs import enqueue_training
+
+                handle = enqueue_training(config=config.to_dict(), **kwargs)
+                if not handle.ran_inline:
+                    self.stdout.write(f"enqueued training job {handle.job_id} on `default`")
+                    return
+                model = services.selectors.model_by_ref(handle.result)
+            else:
+
+                def progress(r):
+                    if o["verbosity"] >= 1:
+                        self.stderr.write(
+                            f"epoch {r['epoch']:3d}  loss {r['loss']:.4f}  val R@1 "
+                            f"{r['val_r1']:.3f}  R@3 {r['val_r3']:.3f}  {r['seconds']:.2f} s"
+                        )
+
+                model = services.train_projection(config=config, progress=progress, **kwargs)
+        except (ValueError, Shop.DoesNotExist, EncoderNotFound, MissingEmbeddings) as exc:
+            raise CommandError(str(exc)) from None
+        m = model.metrics
+        self.stdout.write(
+            f"projection model #{model.pk} ({model.features}, dim {config.dim}, hidden "
+            f"{config.hidden}): {model.n_train_offers} offers, {model.n_train_products} products;"
+            f" best epoch {m['best_epoch']}/{m['epochs_run']}: val R@1 {m['val_R@1']}, "
+            f"R@3 {m['val_R@3']}; {m['seconds_per_epoch']:.2f} s/epoch"
+        )

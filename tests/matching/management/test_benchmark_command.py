@@ -1,0 +1,64 @@
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from matching import benchmark
+from matching.models import Offer
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+
+def test_benchmark_runs_isolated_and_writes_json(cross_shop_catalogue, specs, tmp_path, capsys):
+    folder = cross_shop_catalogue(n_products=8)
+    out_json = tmp_path / "bench.json"
+    call_command(
+        "benchmark",
+        str(folder),
+        "--train-shops", "atelier,boulevard,corso",
+        "--index-shop", "atelier",
+        "--query-shops", "boulevard,corso",
+        "--cutoff", "2025-07-01",
+        "--configs", "raw:image+text,proj:text+numeric",
+        "--dims", "8",
+        "--ablation-features", "text",
+        "--epochs", "2",
+        "--batch-size", "32",
+        "--dim", "16",
+        "--image-encoder", specs["image_spec"],
+        "--embedding-cache", str(tmp_path / "cache"),
+        "--json", str(out_json),
+        "--no-progress",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "raw:image+text" in out and "boulevard AUCPR" in out
+    data = json.loads(out_json.read_text())
+    assert set(data) == {"raw:image+text", "proj:text+numeric", "proj:text@dim=8"}
+    for per_query in data.values():
+        assert set(per_query) == {"boulevard", "corso"}
+        for metrics in per_query.values():
+            assert set(metrics) == {"R@1", "R@3", "AUCPR"}
+            assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert not Offer.objects.exists()  # the test database was never touched
+    assert any((tmp_path / "cache").iterdir())
+
+
+def test_benchmark_rejects_a_missing_catalogue(tmp_path):
+    with pytest.raises(CommandError, match="no offers.csv"):
+        call_command(
+            "benchmark", str(tmp_path), "--train-shops", "a", "--index-shop", "a",
+            "--query-shops", "b", "--cutoff", "2025-01-01",
+        )  # fmt: skip
+
+
+def test_config_names():
+    c = benchmark.parse_config("mlp:text+image@bs=128,lone=0.5")
+    assert c.kind == "mlp" and c.features == ("image", "text")
+    tc = c.train_config(benchmark.TrainConfig())
+    assert (tc.hidden, tc.batch_size, tc.lone_share) == (256, 128, 0.5)
+    assert benchmark.default_configs(has_images=False) == [
+        "raw:text", "raw:text+numeric", "proj:text", "proj:text+numeric", "mlp:text+numeric",
+    ]  # fmt: skip
+    for bad in ("raw:colour", "knn:text", "raw:text@bs=3", "proj:text@foo=1"):
+        with pytest.raises(ValueError):
+            benchmark.parse_config(bad)
