@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 
 from matching.ml import retrieval
-from matching.ml.retrieval import block_pairs, blocking_recall, brand_key, search
+from matching.ml.retrieval import (
+    SparseText,
+    block_pairs,
+    blocking_recall,
+    brand_key,
+    csls_rescore,
+    greedy_one_to_one,
+    normalise_for_tfidf,
+    search,
+    text_weight_for,
+)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -55,13 +65,18 @@ def test_blocked_search_equals_brute_force_when_all_brands_equal() -> None:
     rng = np.random.default_rng(0)
     q, x = _unit(rng.normal(size=(20, 8))), _unit(rng.normal(size=(50, 8)))
     result = search(
-        query_vecs=q, index_vecs=x, k=3, query_brands=["Nike"] * 20, index_brands=["NIKE"] * 50
+        query_vecs=q,
+        index_vecs=x,
+        k=3,
+        query_brands=["Nike"] * 20,
+        index_brands=["NIKE"] * 50,
+        one_to_one=False,
     )
     idx, sims = _brute_force(q, x, 3)
     np.testing.assert_array_equal(result.indices, idx)
     np.testing.assert_allclose(result.similarities, sims, rtol=1e-5)
     assert result.comparisons == result.comparisons_unblocked == 20 * 50
-    unblocked = search(query_vecs=q, index_vecs=x, k=3)
+    unblocked = search(query_vecs=q, index_vecs=x, k=3, one_to_one=False)
     np.testing.assert_array_equal(unblocked.indices, idx)
 
 
@@ -76,6 +91,7 @@ def test_blocking_restricts_candidates_and_empty_brands_are_not_blocked() -> Non
         k=6,
         query_brands=["adidas Originals", "", "Puma"],
         index_brands=index_brands,
+        one_to_one=False,
     )
     allowed = [{0, 1, 4}, {0, 1, 2, 3, 4, 5}, {2, 3, 4}]
     for row, ok in zip(result.indices, allowed, strict=True):
@@ -111,3 +127,110 @@ def test_unknown_index_type() -> None:
     x = _unit(np.eye(3))
     with pytest.raises(ValueError):
         search(query_vecs=x, index_vecs=x, index_type="lsh")
+
+
+def test_csls_rescore_hand_computed() -> None:
+    scores = np.array([[0.9, 0.5], [0.8, 0.2]], dtype=np.float32)
+    # r_I: query 0 -> mean(0.9, 0.5) = 0.7; query 1 -> mean(0.8, 0.2) = 0.5
+    # r_Q: index 0 -> mean(0.9, 0.8) = 0.85; index 1 -> mean(0.5, 0.2) = 0.35
+    out = csls_rescore(scores, scores, scores.T)
+    expected = np.array(
+        [[0.9 - (0.7 + 0.85) / 2, 0.5 - (0.7 + 0.35) / 2], [0.8 - (0.5 + 0.85) / 2, 0.2 - 0.425]]
+    )
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    # non-finite neighbours are left out of the means
+    fwd = np.array([[0.9, -np.inf], [0.8, 0.2]], dtype=np.float32)
+    out = csls_rescore(scores, fwd, scores.T)
+    np.testing.assert_allclose(out[0, 0], 0.9 - (0.9 + 0.85) / 2, atol=1e-6)
+
+
+def test_greedy_one_to_one_hand_example() -> None:
+    # query 0 and 1 both prefer item 7; query 1 is closer, so query 0 falls back to item 8;
+    # query 2's only candidate (7) is taken: unassigned.
+    candidates = np.array([[7, 8], [7, 9], [7, -1]])
+    scores = np.array([[0.9, 0.6], [0.95, 0.1], [0.5, -np.inf]])
+    np.testing.assert_array_equal(greedy_one_to_one(scores, candidates), [1, 0, -1])
+    # a chain: greedy order, not "first proposer wins"
+    candidates = np.array([[1, 2], [2, 3], [3, 1]])
+    scores = np.array([[0.9, 0.8], [0.85, 0.1], [0.7, 0.2]])
+    np.testing.assert_array_equal(greedy_one_to_one(scores, candidates), [0, 0, 0])
+    assert (greedy_one_to_one(np.full((2, 2), -np.inf), np.full((2, 2), -1)) == -1).all()
+
+
+def test_search_one_to_one_resolves_a_hub() -> None:
+    x = _unit(np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]]))
+    q = _unit(np.array([[1.0, 0.05, 0.0], [1.0, 0.3, 0.0]]))  # both nearest to index 0
+    plain = search(query_vecs=q, index_vecs=x, k=2, one_to_one=False)
+    assert plain.indices[:, 0].tolist() == [0, 0]
+    result = search(query_vecs=q, index_vecs=x, k=2, unassigned_penalty=0.5)
+    assert result.indices[:, 0].tolist() == [0, 1]  # query 1 takes its second-best
+    assert result.indices[1].tolist() == [1, 0]
+    assert result.similarities[1, 1] <= result.similarities[1, 0]  # capped at rank 1
+    np.testing.assert_allclose(result.similarities[1, 0], q[1] @ x[1], rtol=1e-5)
+    np.testing.assert_allclose(result.cosines[1], [q[1] @ x[1], q[1] @ x[0]], rtol=1e-5)
+    # a third query with no free candidate keeps its best one, penalised
+    q3 = np.vstack([q, _unit(np.array([[1.0, 0.0, 0.01]]))])
+    r3 = search(query_vecs=q3, index_vecs=x[:1], k=1, unassigned_penalty=0.5)
+    assert r3.indices[:, 0].tolist() == [0, 0, 0]
+    assert (r3.similarities[:, 0] >= -1).all()
+    assert int(np.sum(r3.similarities[:, 0] > 0.9)) == 1
+
+
+def test_normalise_for_tfidf_joins_model_numbers() -> None:
+    assert normalise_for_tfidf("Panasonic KX-TG1033S  Phone") == "panasonic kxtg1033s phone"
+    assert normalise_for_tfidf("Levi's® Jeans") == "levis jeans"
+    assert normalise_for_tfidf(None) == ""
+
+
+def test_sparse_text_prefers_the_same_model_number() -> None:
+    index = ["Sony PS-LX300USB Stereo Turntable", "Sony Stereo Turntable PS-LX350H", "Bose Speaker"]
+    query = ["Sony Turntable - PSLX350H"]
+    model = SparseText().fit(index + query)
+    sims = (model.transform(query) @ model.transform(index).T).toarray()[0]
+    assert sims[1] > sims[0] > sims[2]
+    self_sim = (model.transform(index) @ model.transform(index).T).toarray()
+    np.testing.assert_allclose(np.diag(self_sim), 1.0, rtol=1e-5)
+
+
+def test_search_with_texts_mixes_tfidf_into_the_score() -> None:
+    x = _unit(np.array([[1.0, 0.0], [0.99, 0.14]]))
+    q = _unit(np.array([[1.0, 0.01]]))  # by vectors nearest to index 0
+    texts_x = ["acme widget WX-100 black", "acme widget WX-200 black"]
+    texts_q = ["ACME Widget - WX200"]
+    vec_only = search(query_vecs=q, index_vecs=x, k=2)
+    assert vec_only.indices[0, 0] == 0
+    both = search(
+        query_vecs=q, index_vecs=x, k=2, query_texts=texts_q, index_texts=texts_x, text_weight=0.5
+    )
+    assert both.indices[0, 0] == 1
+    assert -1 <= both.similarities[0, 0] <= 1
+    with pytest.raises(ValueError):
+        search(query_vecs=q, index_vecs=x, query_texts=texts_q)
+
+
+def test_search_csls_option_runs_and_stays_in_range() -> None:
+    rng = np.random.default_rng(3)
+    x = _unit(rng.normal(size=(30, 8)))
+    q = _unit(x[:10] + 0.1 * rng.normal(size=(10, 8)))
+    result = search(query_vecs=q, index_vecs=x, k=3, rescore="csls", csls_k=5)
+    assert (result.indices[:, 0] == np.arange(10)).mean() >= 0.9
+    assert (np.abs(result.similarities) <= 1).all()
+    with pytest.raises(ValueError):
+        search(query_vecs=q, index_vecs=x, rescore="bogus")
+
+
+def test_text_weight_for_features() -> None:
+    assert text_weight_for(("text", "numeric")) == 0.5
+    assert text_weight_for(("image", "text", "numeric")) == 0.2
+
+
+def test_greedy_one_to_one_rounds_and_sequential_agree(monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.random((300, 8))
+    candidates = np.stack([rng.choice(60, size=8, replace=False) for _ in range(300)])
+    fast = greedy_one_to_one(scores, candidates)
+    monkeypatch.setattr(retrieval, "MAX_MUTUAL_ROUNDS", 0)
+    slow = greedy_one_to_one(scores, candidates)
+    np.testing.assert_array_equal(fast, slow)
+    items = candidates[np.arange(300), np.maximum(fast, 0)][fast >= 0]
+    assert len(items) == len(set(items.tolist())) == 60

@@ -125,3 +125,20 @@ def test_training_without_validation_keeps_last_epoch() -> None:
 def test_training_rejects_mismatched_inputs() -> None:
     with pytest.raises(ValueError):
         train_projection(features=np.zeros((3, 2)), product_ids=[1, 1], config=TrainConfig())
+
+
+def test_input_dropout_is_reproducible_and_changes_training() -> None:
+    x, pids = _clustered(n_products=60, per_product=2, dim=8, noise=0.1, seed=1)
+    config = TrainConfig(dim=4, epochs=3, batch_size=64, val_share=0.25, seed=3, input_dropout=0.2)
+    a = train_projection(features=x, product_ids=pids, config=config)
+    b = train_projection(features=x, product_ids=pids, config=config)
+    np.testing.assert_array_equal(a.head.project(x), b.head.project(x))
+    plain = train_projection(
+        features=x, product_ids=pids, config=TrainConfig(dim=4, epochs=3, batch_size=64, seed=3)
+    )
+    assert a.history[0]["loss"] != plain.history[0]["loss"]
+
+
+def test_default_batch_and_lr_suit_small_catalogues() -> None:
+    config = TrainConfig()
+    assert (config.batch_size, config.lr, config.temperature, config.dim) == (1024, 3e-3, 0.06, 192)
