@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -28,8 +29,15 @@ def section(name: str, report: dict, catalogue: str) -> str:
         f"python manage.py benchmark {catalogue} --train-shops {','.join(shops['train'])} "
         f"--index-shop {shops['index']} --query-shops {','.join(queries)} "
         f"--cutoff {shops['cutoff']} --embedding-cache var/embedding-cache "
-        f"--json {name}.json --markdown"
+        f"--json {re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}.json --markdown"
     )
+    scoring = report.get("scoring") or {}
+    if scoring.get("text_weight"):
+        command += f" --text-weight {scoring['text_weight']:g}"
+    if scoring.get("one_to_one") is False:
+        command += " --no-one-to-one"
+    if report.get("explicit_configs"):
+        command += f" --configs {','.join(report['configs'])}"
     header = "| config | " + " | ".join(
         f"{q} AUCPR | {q} R@1 | {q} R@3 | {q} best F1" for q in queries
     )
@@ -41,7 +49,8 @@ def section(name: str, report: dict, catalogue: str) -> str:
         "```",
         "",
         f"Encoders: image `{report['encoders']['image']}`, text `{report['encoders']['text']}`; "
-        f"brand threshold {report['brand_threshold']}; k=3. Percent; AUCPR and best F1 at k=1.",
+        f"brand threshold {report['brand_threshold']}; scoring {scoring or 'plain cosine'}; k=3. "
+        "Percent; AUCPR and best F1 at k=1.",
         "",
         header + " |",
         "|---" * (1 + 4 * len(queries)) + "|",
@@ -82,15 +91,16 @@ def section(name: str, report: dict, catalogue: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("reports", nargs="+", help="NAME=path/to/report.json[=catalogue]")
+    parser.add_argument("reports", nargs="+", help="TITLE=path/to/report.json=catalogue[=configs]")
     parser.add_argument("--intro", default="")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     parts = ["## Matching quality (manage.py benchmark)", "", args.intro.strip(), ""]
     for item in args.reports:
-        name, path, *rest = item.split("=")
-        catalogue = rest[0] if rest else f"../shared/data/bench/{name}"
-        parts += [section(name, json.loads(Path(path).read_text()), catalogue), ""]
+        name, path, catalogue, *flags = item.split("=")
+        report = json.loads(Path(path).read_text())
+        report["explicit_configs"] = "configs" in flags
+        parts += [section(name, report, catalogue), ""]
     text = "\n".join(parts)
     print(text)
     if args.write:

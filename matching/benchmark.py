@@ -6,12 +6,13 @@ process whose DATABASE_URL / MEDIA_ROOT point into a temporary folder (an isolat
 Config names: ``<kind>:<features>[@key=value,...]`` with kind ``raw`` (no training), ``proj``
 (linear projection) or ``mlp`` (one hidden layer of 256), features joined by ``+`` from
 image, text, numeric, and optional training overrides, e.g. ``proj:image+text+numeric@bs=1024``
-(keys: bs, lone, dim, hidden, epochs, lr, temp, seed).
+(keys: bs, lone, dim, hidden, epochs, lr, temp, seed, patience).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ OVERRIDE_KEYS = {
     "lr": ("lr", float),
     "temp": ("temperature", float),
     "seed": ("seed", int),
+    "patience": ("patience", int),
 }
 
 
@@ -44,6 +46,11 @@ class BenchConfig:
     def train_config(self, base: TrainConfig) -> TrainConfig:
         config = replace(base, hidden=MLP_HIDDEN) if self.kind == "mlp" else base
         return replace(config, **self.overrides)
+
+
+def split_configs(value: str) -> list[str]:
+    """ "raw:text,proj:text@bs=64,lone=0.5" -> ["raw:text", "proj:text@bs=64,lone=0.5"]."""
+    return [c for c in re.split(r",(?=\s*(?:raw|proj|mlp):)", value) if c.strip()]
 
 
 def parse_config(name: str) -> BenchConfig:
@@ -110,6 +117,7 @@ def run_benchmark(
     brand_threshold: float | None = services.DEFAULT_BRAND_THRESHOLD,
     k: int = 3,
     cache_dir: str | None = None,
+    scoring: dict | None = None,
     log: Log = print,
     progress: services.Progress | None = None,
 ) -> dict:
@@ -181,6 +189,7 @@ def run_benchmark(
                 brand_threshold=brand_threshold,
                 image_spec=image_spec,
                 text_spec=text_spec,
+                **(scoring or {}),
             )
             timings[f"match {config.name} {query_shop}"] = time.perf_counter() - t
             m = run.metrics
@@ -214,6 +223,7 @@ def run_benchmark(
         },
         "encoders": {"image": image_spec, "text": text_spec},
         "brand_threshold": brand_threshold,
+        "scoring": scoring or {},
     }
 
 

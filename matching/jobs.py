@@ -139,6 +139,9 @@ def match_job(
     index_type: str = "flat",
     image_spec: str | None = DEFAULT_IMAGE_ENCODER,
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
+    one_to_one: bool = True,
+    text_weight: float = 0.0,
+    rescore: str = "none",
 ) -> int:
     report_progress(done=0, total=1, stage="matching")
     run = services.match(
@@ -152,6 +155,9 @@ def match_job(
         index_type=index_type,
         image_spec=image_spec,
         text_spec=text_spec,
+        one_to_one=one_to_one,
+        text_weight=text_weight,
+        rescore=rescore,
     )
     report_progress(done=1, total=1, stage="done")
     return run.pk

@@ -291,7 +291,15 @@ class Blocks:
 def _offer_rows(qs) -> list[Offer]:
     return list(
         qs.only(
-            "pk", "content_hash", "brand", "category", "product_id", "price", "sizes", "shop_id"
+            "pk",
+            "content_hash",
+            "brand",
+            "category",
+            "product_id",
+            "price",
+            "sizes",
+            "shop_id",
+            "text_normalised",
         )
     )
 
@@ -494,12 +502,19 @@ def match(
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
     user=None,
     plot: bool = True,
+    one_to_one: bool = True,
+    text_weight: float = 0.0,
+    rescore: str = "none",
 ) -> MatchRun:
     """Top-k index offers for every query offer; stores a MatchRun with Candidates and metrics.
 
     ``since`` restricts both shops to offers created on or after it. ``model``: a
     ProjectionModel (or its id, or "latest"), or None/"raw" for raw embeddings with
-    ``features``. ``brand_threshold`` None disables blocking.
+    ``features``. ``brand_threshold`` None disables blocking. Scoring (see
+    ``matching.ml.retrieval``): ``one_to_one`` greedy assignment (an index offer is the top-1 of
+    at most one query), ``text_weight`` > 0 mixes in TF-IDF similarity of the normalised texts,
+    ``rescore`` "csls". With ``one_to_one=False``, ``text_weight=0``, ``rescore="none"`` the
+    similarity is the plain cosine.
     """
     model = selectors.model_by_ref(model)
     if model is not None:
@@ -525,7 +540,8 @@ def match(
         index_type=index_type,
     )
     try:
-        _run_match(run, feats, image_encoder, text_encoder, plot=plot)
+        scoring = {"one_to_one": one_to_one, "text_weight": text_weight, "rescore": rescore}
+        _run_match(run, feats, image_encoder, text_encoder, plot=plot, scoring=scoring)
     except Exception as exc:
         run.status = MatchRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
@@ -541,6 +557,7 @@ def _run_match(
     text_encoder: Encoder | None,
     *,
     plot: bool,
+    scoring: dict,
 ) -> None:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -579,6 +596,17 @@ def _run_match(
         index_brands=i_brands if blocked else None,
         brand_threshold=run.brand_threshold if blocked else 0,
         index_type=run.index_type,
+        one_to_one=scoring["one_to_one"],
+        rescore=scoring["rescore"],
+        **(
+            {
+                "query_texts": [o.text_normalised for o in queries],
+                "index_texts": [o.text_normalised for o in index],
+                "text_weight": scoring["text_weight"],
+            }
+            if scoring["text_weight"] > 0
+            else {}
+        ),
     )
     timings["search"] = time.perf_counter() - t1
 
@@ -609,6 +637,7 @@ def _run_match(
         timings["plot"] = time.perf_counter() - t4
     timings["total"] = time.perf_counter() - t0
     metrics["seconds"] = timings
+    metrics["scoring"] = scoring
     metrics["n_candidates"] = len(candidates)
     run.n_queries = len(queries)
     run.n_index = len(index)

@@ -31,6 +31,7 @@ PASSED = [
     ("batch_size", "--batch-size"), ("dim", "--dim"), ("lone_share", "--lone-share"),
     ("lr", "--lr"), ("temperature", "--temperature"), ("patience", "--patience"),
     ("seed", "--seed"), ("brand_threshold", "--brand-threshold"), ("k", "--k"),
+    ("text_weight", "--text-weight"), ("rescore", "--rescore"),
 ]  # fmt: skip
 
 
@@ -84,6 +85,9 @@ class Command(BaseCommand):
             "--brand-threshold", default=str(DEFAULT_BRAND_THRESHOLD), help="0-100 or 'none'"
         )
         parser.add_argument("--k", type=int, default=3)
+        parser.add_argument("--no-one-to-one", action="store_true", help="plain top-k scoring")
+        parser.add_argument("--text-weight", type=float, default=0.0, help="TF-IDF mix (0-1)")
+        parser.add_argument("--rescore", choices=["none", "csls"], default="none")
         parser.add_argument("--workdir", help="where the isolated database goes (kept)")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -121,8 +125,9 @@ class Command(BaseCommand):
                 if dest == "embedding_cache":
                     value = str(Path(value).resolve())
                 command += [flag, str(value)]
-        if o["no_progress"]:
-            command.append("--no-progress")
+        for flag in ("no_progress", "no_one_to_one"):
+            if o[flag]:
+                command.append("--" + flag.replace("_", "-"))
         try:
             with subprocess.Popen(
                 command, env=env, stdout=subprocess.PIPE, text=True, cwd=settings.BASE_DIR
@@ -166,7 +171,7 @@ class Command(BaseCommand):
             lone_share=o["lone_share"], lr=o["lr"], temperature=o["temperature"],
             patience=o["patience"], seed=o["seed"],
         )  # fmt: skip
-        configs = o["configs"].split(",") if o["configs"] else None
+        configs = benchmark.split_configs(o["configs"]) if o["configs"] else None
         ablations = benchmark.ablation_configs(
             features=o["ablation_features"] or "",
             batch_sizes=_numbers(o["batch_sizes"], int),
@@ -196,6 +201,11 @@ class Command(BaseCommand):
                 brand_threshold=threshold,
                 k=o["k"],
                 cache_dir=o["embedding_cache"],
+                scoring={
+                    "one_to_one": not o["no_one_to_one"],
+                    "text_weight": o["text_weight"],
+                    "rescore": o["rescore"],
+                },
                 log=log,
                 progress=bar,
             )

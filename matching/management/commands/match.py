@@ -33,6 +33,15 @@ class Command(BaseCommand):
             help="rapidfuzz token-set similarity 0-100 of brand keys; 'none': no blocking",
         )
         parser.add_argument("--index-type", choices=["flat", "ivf", "hnsw"], default="flat")
+        parser.add_argument(
+            "--no-one-to-one",
+            action="store_true",
+            help="plain top-k (default: greedy one-to-one assignment of rank 1)",
+        )
+        parser.add_argument(
+            "--text-weight", type=float, default=0.0, help="mix in TF-IDF text similarity (0-1)"
+        )
+        parser.add_argument("--rescore", choices=["none", "csls"], default="none")
         parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
         parser.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER)
         parser.add_argument("--enqueue", action="store_true", help="run as a job on `default`")
@@ -49,6 +58,9 @@ class Command(BaseCommand):
             "index_type": o["index_type"],
             "image_spec": spec_arg(o["image_encoder"]),
             "text_spec": spec_arg(o["text_encoder"]),
+            "one_to_one": not o["no_one_to_one"],
+            "text_weight": o["text_weight"],
+            "rescore": o["rescore"],
         }
         try:
             if o["enqueue"]:

@@ -52,6 +52,11 @@ def test_benchmark_rejects_a_missing_catalogue(tmp_path):
 
 
 def test_config_names():
+    assert benchmark.split_configs("raw:text,proj:text@bs=64,lone=0.5,mlp:text") == [
+        "raw:text",
+        "proj:text@bs=64,lone=0.5",
+        "mlp:text",
+    ]
     c = benchmark.parse_config("mlp:text+image@bs=128,lone=0.5")
     assert c.kind == "mlp" and c.features == ("image", "text")
     tc = c.train_config(benchmark.TrainConfig())

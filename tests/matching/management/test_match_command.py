@@ -14,8 +14,12 @@ def _prepared(imported_cross_shop):
 def test_match_command_raw_and_latest_model(imported_cross_shop, capsys):
     _prepared(imported_cross_shop)
     common = ["--query-shop", "boulevard", "--index-shop", "atelier", "--since", "2025-07-01"]
-    call_command("match", *common, "--features", "text", "--k", "2", "--brand-threshold", "none")
+    call_command(
+        "match", *common, "--features", "text", "--k", "2", "--brand-threshold", "none",
+        "--no-one-to-one", "--text-weight", "0.5",
+    )  # fmt: skip
     run = MatchRun.objects.get()
+    assert run.metrics["scoring"] == {"one_to_one": False, "text_weight": 0.5, "rescore": "none"}
     assert run.brand_threshold is None and run.k == 2 and run.model is None
     assert run.metrics["comparisons"] == run.metrics["comparisons_unblocked"]
     assert Candidate.objects.filter(run=run).count() == 2 * run.n_queries
@@ -30,6 +34,7 @@ def test_match_command_raw_and_latest_model(imported_cross_shop, capsys):
     latest = MatchRun.objects.order_by("-pk").first()
     assert latest.model is not None and latest.index_type == "hnsw"
     assert latest.brand_threshold == 80.0 and latest.features == "text"
+    assert latest.metrics["scoring"]["one_to_one"] is True
 
 
 def test_match_command_errors(imported_cross_shop):
