@@ -9,11 +9,13 @@ job's meta (visible in the RQ dashboard and the admin) and is a no-op inline.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,23 @@ def jobs_run_inline() -> bool:
 
 
 def enqueue(queue: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> JobHandle:
+    """Run `func` on the named queue, or inline without Redis.
+
+    With Redis the job is sent when the current database transaction commits (at once in
+    autocommit), so a worker never sees rows that are not committed yet; its id is known now.
+    """
     if queue not in settings.JOB_QUEUES:
         raise ValueError(f"unknown queue {queue!r}; known: {', '.join(settings.JOB_QUEUES)}")
     if jobs_run_inline():
         return JobHandle(queue=queue, job_id=None, result=func(*args, **kwargs))
     import django_rq
 
-    job = django_rq.get_queue(queue).enqueue(func, *args, **kwargs)
-    return JobHandle(queue=queue, job_id=job.id)
+    job_id = uuid.uuid4().hex
+    rq_queue = django_rq.get_queue(queue, commit_mode="auto")
+    transaction.on_commit(
+        lambda: rq_queue.enqueue(func, args=args, kwargs=kwargs, job_id=job_id), robust=False
+    )
+    return JobHandle(queue=queue, job_id=job_id)
 
 
 def report_progress(*, done: int, total: int, stage: str = "") -> None:

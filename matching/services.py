@@ -503,7 +503,7 @@ def match(
     user=None,
     plot: bool = True,
     one_to_one: bool = True,
-    text_weight: float = 0.0,
+    text_weight: float | None = None,
     rescore: str = "none",
 ) -> MatchRun:
     """Top-k index offers for every query offer; stores a MatchRun with Candidates and metrics.
@@ -512,7 +512,8 @@ def match(
     ProjectionModel (or its id, or "latest"), or None/"raw" for raw embeddings with
     ``features``. ``brand_threshold`` None disables blocking. Scoring (see
     ``matching.ml.retrieval``): ``one_to_one`` greedy assignment (an index offer is the top-1 of
-    at most one query), ``text_weight`` > 0 mixes in TF-IDF similarity of the normalised texts,
+    at most one query), ``text_weight`` > 0 mixes in TF-IDF similarity of the normalised texts
+    (None: ``retrieval.text_weight_for(features)``, 0.5 without images, 0 with images),
     ``rescore`` "csls". With ``one_to_one=False``, ``text_weight=0``, ``rescore="none"`` the
     similarity is the plain cosine.
     """
@@ -540,6 +541,8 @@ def match(
         index_type=index_type,
     )
     try:
+        if text_weight is None:
+            text_weight = ml_retrieval.text_weight_for(feats)
         scoring = {"one_to_one": one_to_one, "text_weight": text_weight, "rescore": rescore}
         _run_match(run, feats, image_encoder, text_encoder, plot=plot, scoring=scoring)
     except Exception as exc:

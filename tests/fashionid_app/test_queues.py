@@ -22,6 +22,7 @@ def test_unknown_queue_is_refused():
 
 
 @pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
 def test_with_redis_jobs_go_to_the_named_queue_and_run_in_a_worker(settings):
     import django_rq
     from rq import SimpleWorker
@@ -67,3 +68,31 @@ def test_database_url_selects_the_backend(monkeypatch):
     importlib.reload(module)
     assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert module.DATABASES["default"]["NAME"].endswith("fashionid.sqlite3")
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_job_enqueued_inside_a_transaction_is_sent_on_commit(settings):
+    import django_rq
+    from django.db import transaction
+
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    with transaction.atomic():
+        handle = enqueue("default", add, 1, 2)
+        assert handle.job_id and queue.job_ids == []  # not before the commit
+    assert queue.job_ids == [handle.job_id]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transaction_sends_no_job(settings):
+    import django_rq
+    from django.db import transaction
+
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue("default", add, 1, 2)
+        raise RuntimeError("rollback")
+    assert queue.job_ids == []

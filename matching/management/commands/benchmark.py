@@ -86,7 +86,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--k", type=int, default=3)
         parser.add_argument("--no-one-to-one", action="store_true", help="plain top-k scoring")
-        parser.add_argument("--text-weight", type=float, default=0.0, help="TF-IDF mix (0-1)")
+        parser.add_argument(
+            "--text-weight",
+            type=float,
+            default=None,
+            help="TF-IDF mix (0-1); default: 0.5 without images, 0 with images",
+        )
         parser.add_argument("--rescore", choices=["none", "csls"], default="none")
         parser.add_argument("--workdir", help="where the isolated database goes (kept)")
         parser.add_argument("--no-progress", action="store_true")

@@ -39,7 +39,10 @@ class Command(BaseCommand):
             help="plain top-k (default: greedy one-to-one assignment of rank 1)",
         )
         parser.add_argument(
-            "--text-weight", type=float, default=0.0, help="mix in TF-IDF text similarity (0-1)"
+            "--text-weight",
+            type=float,
+            default=None,
+            help="mix in TF-IDF text similarity (0-1); default: 0.5 without images, 0 with",
         )
         parser.add_argument("--rescore", choices=["none", "csls"], default="none")
         parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)

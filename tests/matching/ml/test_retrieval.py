@@ -221,7 +221,7 @@ def test_search_csls_option_runs_and_stays_in_range() -> None:
 
 def test_text_weight_for_features() -> None:
     assert text_weight_for(("text", "numeric")) == 0.5
-    assert text_weight_for(("image", "text", "numeric")) == 0.2
+    assert text_weight_for(("image", "text", "numeric")) == 0.0
 
 
 def test_greedy_one_to_one_rounds_and_sequential_agree(monkeypatch) -> None:
