@@ -27,6 +27,8 @@ stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "bootstrap: installing requirements.txt into .venv (first time: a few minutes)"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  if ! .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt >.venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log; echo "bootstrap: pip install failed (full log: .venv/pip.log)"; exit 1
+  fi
   echo "$want" > "$stamp"
 fi
