@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import _torchvision_compat  # noqa: F401  (before timm/open_clip)
 from .device import resolve_device
 
 DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
