@@ -336,6 +336,27 @@ def greedy_one_to_one(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return chosen
 
 
+def _merge_shortlists(
+    cand_idx: np.ndarray,
+    cand_cos: np.ndarray,
+    cand_score: np.ndarray,
+    *,
+    rows: np.ndarray,
+    idx: np.ndarray,
+    cos: np.ndarray,
+    score: np.ndarray,
+) -> None:
+    """Keep, in place, the best `width` of the current and the new candidates of `rows`."""
+    width = cand_idx.shape[1]
+    all_idx = np.concatenate([cand_idx[rows], idx], axis=1)
+    all_cos = np.concatenate([cand_cos[rows], cos], axis=1)
+    all_score = np.concatenate([cand_score[rows], score], axis=1)
+    order = np.argsort(-all_score, axis=1, kind="stable")[:, :width]
+    cand_idx[rows] = np.take_along_axis(all_idx, order, axis=1)
+    cand_cos[rows] = np.take_along_axis(all_cos, order, axis=1)
+    cand_score[rows] = np.take_along_axis(all_score, order, axis=1)
+
+
 def _build_index(vecs: np.ndarray, *, index_type: str, k: int) -> faiss.Index:
     n, d = vecs.shape
     if index_type == "flat" or n < ANN_MIN_SIZE:
@@ -394,12 +415,19 @@ def search(
     nq, ni = len(q), len(x)
     if (query_brands is None) != (index_brands is None):
         raise ValueError("give both query_brands and index_brands, or neither")
+    unbranded = branded_queries = np.zeros(0, dtype=np.int64)
     if query_brands is None or index_brands is None:
         groups = [(np.arange(nq), np.arange(ni))]
     else:
         if len(query_brands) != nq or len(index_brands) != ni:
             raise ValueError("one brand per vector expected")
-        groups = _blocked_groups(query_brands, index_brands, brand_threshold, aliases)
+        groups, unbranded, branded_queries = _blocked_groups(
+            query_brands,
+            index_brands,
+            brand_threshold,
+            aliases,
+            split_unbranded=rescore == "none",  # CSLS needs each block's whole neighbourhood
+        )
     texts = None
     if query_texts is not None and index_texts is not None and text_weight > 0:
         if len(query_texts) != nq or len(index_texts) != ni:
@@ -459,6 +487,19 @@ def search(
         cand_idx[q_rows, :kk] = rows_x
         cand_cos[q_rows, :kk] = d
         cand_score[q_rows, :kk] = score
+    if len(unbranded) and len(branded_queries):
+        # Unbranded index offers are candidates of every branded query: one search, then merge.
+        comparisons += len(branded_queries) * len(unbranded)
+        index = _build_index(x[unbranded], index_type=index_type, k=width)
+        kk = min(width, len(unbranded))
+        d, local = index.search(q[branded_queries], kk)
+        found = local >= 0
+        rows_x = np.where(found, unbranded[np.maximum(local, 0)], -1)
+        d = np.where(found, d, -np.inf).astype(np.float32)
+        score = combined(d, np.broadcast_to(branded_queries[:, None], rows_x.shape), rows_x)
+        _merge_shortlists(
+            cand_idx, cand_cos, cand_score, rows=branded_queries, idx=rows_x, cos=d, score=score
+        )
     if plain:
         return SearchResult(
             indices=cand_idx,
@@ -522,8 +563,15 @@ def _blocked_groups(
     index_brands: Sequence[str | None],
     threshold: float,
     aliases: Mapping[str, str] | None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(query rows, candidate index rows) per distinct candidate set."""
+    *,
+    split_unbranded: bool = False,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """(query rows, candidate index rows) per distinct candidate set.
+
+    With ``split_unbranded`` the unbranded index offers are left out of the branded queries'
+    blocks and returned apart (with those queries), to be searched once for all of them
+    instead of once per block. Returns (groups, unbranded index rows, branded query rows).
+    """
     qk, ik = _keys(query_brands, aliases), _keys(index_brands, aliases)
     blocks = _block_keys(qk, ik, threshold)
     rows_of_index_key: dict[str, list[int]] = {}
@@ -531,9 +579,14 @@ def _blocked_groups(
         rows_of_index_key.setdefault(key, []).append(i)
     by_candidates: dict[tuple[str, ...], list[int]] = {}
     for row, key in enumerate(qk):
-        by_candidates.setdefault(tuple(blocks[key]), []).append(row)
+        keys = blocks[key]
+        if split_unbranded and key:
+            keys = [k for k in keys if k]
+        by_candidates.setdefault(tuple(keys), []).append(row)
     groups = []
     for keys, q_rows in by_candidates.items():
         cand = sorted(i for key in keys for i in rows_of_index_key[key])
         groups.append((np.asarray(q_rows, dtype=np.int64), np.asarray(cand, dtype=np.int64)))
-    return groups
+    unbranded = np.asarray(rows_of_index_key.get("", []) if split_unbranded else [], np.int64)
+    branded_queries = np.asarray([r for r, key in enumerate(qk) if key], dtype=np.int64)
+    return groups, unbranded, branded_queries

@@ -234,3 +234,30 @@ def test_greedy_one_to_one_rounds_and_sequential_agree(monkeypatch) -> None:
     np.testing.assert_array_equal(fast, slow)
     items = candidates[np.arange(300), np.maximum(fast, 0)][fast >= 0]
     assert len(items) == len(set(items.tolist())) == 60
+
+
+def test_blocked_search_with_unbranded_index_offers_equals_masked_brute_force() -> None:
+    """Unbranded index offers are searched once for all branded queries, then merged: the
+    result must equal exact search over each query's allowed candidates."""
+    from matching.ml.retrieval import _keys, block_pairs
+
+    rng = np.random.default_rng(4)
+    names = ["Acme", "ACME Originals", "Zebra", "Nordwind", "", "Hugo", "Hugo Boss"]
+    qb = [names[i] for i in rng.integers(0, len(names), 60)]
+    xb = [names[i] for i in rng.integers(0, len(names), 300)]
+    q = rng.normal(size=(60, 16)).astype(np.float32)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    got = search(
+        query_vecs=q, index_vecs=x, k=3, query_brands=qb, index_brands=xb, one_to_one=False
+    )
+    blocks = block_pairs(query_brands=qb, index_brands=xb)
+    qk, xk = _keys(qb, None), _keys(xb, None)
+    allowed = np.array([[xk[j] in blocks[qk[i]] for j in range(300)] for i in range(60)])
+    sims = np.where(allowed, q @ x.T, -np.inf)
+    expected = np.argsort(-sims, axis=1, kind="stable")[:, :3]
+    np.testing.assert_allclose(
+        got.similarities, np.take_along_axis(sims, expected, axis=1), rtol=1e-5, atol=1e-6
+    )
+    assert got.comparisons == int(allowed.sum())
