@@ -100,7 +100,10 @@ def run_pipeline(
         config=TrainConfig(epochs=epochs),
         **specs,
     )
-    say(f"trained {model} ({model.metrics})")
+    say(
+        f"trained {model}: validation R@1 {model.metrics.get('val_R@1', float('nan')):.3f}, "
+        f"best epoch {model.metrics.get('best_epoch')}"
+    )
     run = matching_services.match(
         query_shop=chosen.query_shop,
         index_shop=chosen.index_shop,
@@ -111,8 +114,17 @@ def run_pipeline(
     )
     say(f"match run #{run.pk}: {run.n_queries} queries; metrics {_short(run.metrics)}")
     routing = validation_services.route_run(run=run)
-    say(f"routing: {routing}")
+    say(
+        f"routing (accept >= {_threshold(routing['accept'])}, "
+        f"review >= {_threshold(routing['review'])}): "
+        f"{routing['n_auto']} auto-accepted, {routing['n_review']} to review, "
+        f"{routing['n_dropped']} dropped"
+    )
     return PipelineResult(batch=batch, plan=chosen, model=model, run=run, routing=routing)
+
+
+def _threshold(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3f}"
 
 
 def _short(metrics: dict) -> str:
