@@ -448,18 +448,23 @@ def search(
         tf[ok] = pair_dot(texts[0], texts[1], q_pos[ok], x_pos[ok])
         return np.where(ok, (1 - text_weight) * cos + text_weight * tf, -np.inf).astype(np.float32)
 
+    def search_block(q_rows: np.ndarray, candidates: np.ndarray):
+        """Top-`width` candidates of q_rows: (index rows or -1, cosines, scores)."""
+        index = _build_index(x[candidates], index_type=index_type, k=width)
+        d, local = index.search(q[q_rows], min(width, len(candidates)))
+        found = local >= 0
+        rows_x = np.where(found, candidates[np.maximum(local, 0)], -1)
+        d = np.where(found, d, -np.inf).astype(np.float32)
+        return rows_x, d, combined(d, np.broadcast_to(q_rows[:, None], rows_x.shape), rows_x)
+
     comparisons = 0
     for q_rows, candidates in groups:
         if len(q_rows) == 0 or len(candidates) == 0:
             continue
         comparisons += len(q_rows) * len(candidates)
-        index = _build_index(x[candidates], index_type=index_type, k=width)
-        kk = min(width, len(candidates))
-        d, local = index.search(q[q_rows], kk)
-        found = local >= 0
-        rows_x = np.where(found, candidates[np.maximum(local, 0)], -1)
-        d = np.where(found, d, -np.inf).astype(np.float32)
-        score = combined(d, np.broadcast_to(q_rows[:, None], rows_x.shape), rows_x)
+        rows_x, d, score = search_block(q_rows, candidates)
+        found = rows_x >= 0
+        kk = rows_x.shape[1]
         if rescore == "csls":
             # reverse neighbourhoods: every candidate index offer against the block's queries
             reverse = faiss.IndexFlatIP(q.shape[1])
@@ -490,13 +495,7 @@ def search(
     if len(unbranded) and len(branded_queries):
         # Unbranded index offers are candidates of every branded query: one search, then merge.
         comparisons += len(branded_queries) * len(unbranded)
-        index = _build_index(x[unbranded], index_type=index_type, k=width)
-        kk = min(width, len(unbranded))
-        d, local = index.search(q[branded_queries], kk)
-        found = local >= 0
-        rows_x = np.where(found, unbranded[np.maximum(local, 0)], -1)
-        d = np.where(found, d, -np.inf).astype(np.float32)
-        score = combined(d, np.broadcast_to(branded_queries[:, None], rows_x.shape), rows_x)
+        rows_x, d, score = search_block(branded_queries, unbranded)
         _merge_shortlists(
             cand_idx, cand_cos, cand_score, rows=branded_queries, idx=rows_x, cos=d, score=score
         )
