@@ -68,7 +68,7 @@ def run_pipeline(
     *,
     catalogue: Path,
     plan: dict | None = None,
-    epochs: int = 50,
+    epochs: int = TrainConfig.epochs,
     image_spec: str = DEFAULT_IMAGE_ENCODER,
     text_spec: str = DEFAULT_TEXT_ENCODER,
     say: Callable[[str], None] = print,

@@ -85,12 +85,15 @@ class TrainConfig:
     its 1.5M training offers. On catalogues of a few thousand offers 16384 is one step per epoch;
     1024 with lr 3e-3 trained better on all three dev benchmarks (fashion in- and out-of-domain,
     abt-buy, walmart-amazon; bench/quality_experiments.py). For millions of offers pass the
-    paper's values. ``input_dropout`` drops input features (inverted dropout) during training.
+    paper's values. ``epochs`` is a cap (early stopping on validation R@1 decides): 100, because
+    the smaller batches make an epoch fewer steps; 100 instead of 50 gave +0.4 AUCPR in-domain and
+    +1.0 out-of-domain on fashion-xshop-dev over two seeds. ``input_dropout`` drops input
+    features (inverted dropout) during training.
     """
 
     dim: int = 192
     hidden: int = 0
-    epochs: int = 50
+    epochs: int = 100
     batch_size: int = 1024
     lone_share: float = 0.0
     temperature: float = 0.06

@@ -9,6 +9,7 @@ from fashionid_app.pipeline import run_pipeline
 from matching import demo_catalogue
 from matching.catalogue import CatalogueError
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.training import TrainConfig
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--query-shop")
         parser.add_argument("--train-shops", help="comma-separated (default: all shops)")
         parser.add_argument("--cutoff", type=date.fromisoformat, help="YYYY-MM-DD")
-        parser.add_argument("--epochs", type=int, default=50)
+        parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
         parser.add_argument("--validators", type=int, default=3)
         parser.add_argument("--products", type=int, default=120, help="size of the generated demo")
         parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
