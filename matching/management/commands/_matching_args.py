@@ -62,3 +62,18 @@ class Bar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def add_training_arguments(parser) -> None:
+    """The projection-training flags, with TrainConfig's defaults (train_projection, benchmark)."""
+    from matching.ml.training import TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--dim", type=int, default=d.dim)
+    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lone-share", type=float, default=d.lone_share)
+    parser.add_argument("--temperature", type=float, default=d.temperature)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--patience", type=int, default=d.patience)
+    parser.add_argument("--seed", type=int, default=d.seed)

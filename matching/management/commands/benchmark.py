@@ -12,7 +12,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from matching import benchmark
-from matching.management.commands._matching_args import Bar, date_arg, shop_list, spec_arg
+from matching.management.commands._matching_args import (
+    Bar,
+    add_training_arguments,
+    date_arg,
+    shop_list,
+    spec_arg,
+)
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig
 from matching.services import DEFAULT_BRAND_THRESHOLD
@@ -47,7 +53,6 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        d = TrainConfig()
         parser.add_argument("catalogue", help="catalogue folder (offers.csv + images)")
         parser.add_argument("--train-shops", required=True)
         parser.add_argument("--index-shop", required=True)
@@ -73,14 +78,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ablation-features", help="features of the ablation sweeps (default: all there)"
         )
-        parser.add_argument("--epochs", type=int, default=d.epochs)
-        parser.add_argument("--batch-size", type=int, default=d.batch_size)
-        parser.add_argument("--dim", type=int, default=d.dim)
-        parser.add_argument("--lone-share", type=float, default=d.lone_share)
-        parser.add_argument("--lr", type=float, default=d.lr)
-        parser.add_argument("--temperature", type=float, default=d.temperature)
-        parser.add_argument("--patience", type=int, default=d.patience)
-        parser.add_argument("--seed", type=int, default=d.seed)
+        add_training_arguments(parser)
         parser.add_argument(
             "--brand-threshold", default=str(DEFAULT_BRAND_THRESHOLD), help="0-100 or 'none'"
         )

@@ -2,7 +2,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from matching import services
 from matching.embedding_store import EncoderNotFound, MissingEmbeddings
-from matching.management.commands._matching_args import date_arg, shop_list, spec_arg
+from matching.management.commands._matching_args import (
+    add_training_arguments,
+    date_arg,
+    shop_list,
+    spec_arg,
+)
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig
 from matching.models import Shop
@@ -20,15 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--train-shops", required=True, help="comma-separated shop names")
         parser.add_argument("--before", help="only offers created before this date (YYYY-MM-DD)")
         parser.add_argument("--features", default="image,text,numeric")
-        parser.add_argument("--dim", type=int, default=d.dim)
+        add_training_arguments(parser)
         parser.add_argument("--hidden", type=int, default=d.hidden, help="0 = linear")
-        parser.add_argument("--epochs", type=int, default=d.epochs)
-        parser.add_argument("--batch-size", type=int, default=d.batch_size)
-        parser.add_argument("--lone-share", type=float, default=d.lone_share)
-        parser.add_argument("--temperature", type=float, default=d.temperature)
-        parser.add_argument("--lr", type=float, default=d.lr)
-        parser.add_argument("--patience", type=int, default=d.patience)
-        parser.add_argument("--seed", type=int, default=d.seed)
         parser.add_argument("--device", help="cpu, cuda ... (default: cuda if present)")
         parser.add_argument("--name", default="")
         parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
