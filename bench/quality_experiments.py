@@ -3,9 +3,9 @@
     .venv/bin/python bench/quality_experiments.py prepare [--datasets xshop,abt,wa]
     .venv/bin/python bench/quality_experiments.py run [--datasets xshop,abt,wa] [--configs ...]
 
-``prepare`` reads each catalogue's offers.csv, computes every offer's content hash exactly as the
-importer does (text, price, sizes, image sha256s) and looks the raw vectors up in the benchmark's
-embedding cache (``--embedding-cache``, default /tmp/fashionid-embcache, written by
+``prepare`` reads each catalogue's offers.csv, computes every offer's content hash as the importer
+does (``matching.catalogue.content_hash``: text, price, sizes, image sha256s) and looks the raw
+vectors up in the benchmark's embedding cache (``--embedding-cache``, default /tmp/fashionid-embcache, written by
 ``manage.py benchmark --embedding-cache``). Text vectors missing from the cache are encoded here
 (MiniLM is cheap); image vectors are never encoded here (too slow on CPU): offers whose image
 vector is not cached yet are reported, and image configs are skipped until the cache is full.
@@ -45,12 +45,6 @@ IMAGE_SPEC_DIM = ("image", "efficientnet-lite0", 1280)
 TEXT_SPEC_DIM = ("text", "minilm", 384)
 
 
-def content_hash(*, text: str, price: object, sizes: list[str], checksums: list[str]) -> str:
-    """Copy of ``matching.catalogue_import.content_hash`` (that module needs Django)."""
-    payload = "\x1f".join([text, str(price or ""), "|".join(sizes), "|".join(checksums)])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
 def _cache_folders(cache_dir: Path, kind: str, spec: str, dim: int) -> list[Path]:
     out = []
     for enc in cache_dir.glob("*/encoder.txt"):
@@ -79,7 +73,7 @@ def _cache_read(folders: list[Path], wanted: set[str]) -> dict[str, np.ndarray]:
 
 
 def prepare(name: str, *, cache_dir: Path, workdir: Path) -> Path:
-    from matching.catalogue import CatalogueRow, read_catalogue
+    from matching.catalogue import CatalogueRow, content_hash, read_catalogue
     from matching.ml.features import normalise_text, numeric_vector
 
     folder = DATA / DATASETS[name][0]

@@ -10,6 +10,7 @@ required columns, an unreadable header) raise `CatalogueError`. Images are only 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -281,3 +282,9 @@ def _resolve_image(root: Path, name: str) -> Path:
     if not resolved.is_file():
         raise _RowRejected(f"image file {name!r} is missing")
     return resolved
+
+
+def content_hash(*, text: str, price: object, sizes: list[str], checksums: list[str]) -> str:
+    """What the encoders read, hashed: embeddings are recomputed only when this changes."""
+    payload = "\x1f".join([text, str(price or ""), "|".join(sizes), "|".join(checksums)])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()

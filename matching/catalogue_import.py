@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from matching.catalogue import CatalogueRow, RowError, count_rows, read_catalogue
+from matching.catalogue import CatalogueRow, RowError, content_hash, count_rows, read_catalogue
 from matching.ml.features import normalise_brand, normalise_text
 from matching.models import ImportBatch, Offer, OfferImage, Shop
 
@@ -206,12 +206,6 @@ def _write_atomic(target: Path, data: bytes) -> None:
     temporary = target.with_name(f".{target.name}.{time.monotonic_ns()}.tmp")
     temporary.write_bytes(data)
     temporary.replace(target)
-
-
-def content_hash(*, text: str, price: object, sizes: list[str], checksums: list[str]) -> str:
-    """What the encoders read, hashed: embeddings are recomputed only when this changes."""
-    payload = "\x1f".join([text, str(price or ""), "|".join(sizes), "|".join(checksums)])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _existing_offers(
