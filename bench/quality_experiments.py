@@ -5,12 +5,12 @@
 
 ``prepare`` reads each catalogue's offers.csv, computes every offer's content hash as the importer
 does (``matching.catalogue.content_hash``: text, price, sizes, image sha256s) and looks the raw
-vectors up in the benchmark's embedding cache (``--embedding-cache``, default /tmp/fashionid-
-embcache, written by ``manage.py benchmark --embedding-cache``). Text vectors missing from the
-cache are encoded here (MiniLM is cheap); image vectors are never encoded here (too slow on CPU):
-offers whose image vector is not cached yet are reported, and image configs are skipped until the
-cache is full. The result is one .npz bundle per data set in ``--workdir`` (default /tmp/fashionid-
-qe).
+vectors up in the benchmark's embedding cache (``--embedding-cache``, default
+/tmp/fashionid-embcache, written by ``manage.py benchmark --embedding-cache``). Text vectors
+missing from the cache are encoded here (MiniLM is cheap); image vectors are never encoded here
+(too slow on CPU): offers whose image vector is not cached yet are reported, and image configs are
+skipped until the cache is full. The result is one .npz bundle per data set in ``--workdir``
+(default /tmp/fashionid-qe).
 
 ``run`` trains and evaluates configs with the library (matching.ml) exactly as the services do
 (features -> assemble_features -> train_projection -> head.project -> retrieval.search with brand
