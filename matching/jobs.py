@@ -140,7 +140,7 @@ def match_job(
     image_spec: str | None = DEFAULT_IMAGE_ENCODER,
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
     one_to_one: bool = True,
-    text_weight: float = 0.0,
+    text_weight: float | None = None,
     rescore: str = "none",
 ) -> int:
     report_progress(done=0, total=1, stage="matching")
