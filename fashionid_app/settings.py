@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "fashionid_app",
     "matching",
     "validation",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fashionid_app.queues import JobHandle, enqueue, report_progress
+from core.queues import JobHandle, enqueue, report_progress
 from matching import services
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig

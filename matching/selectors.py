@@ -45,7 +45,7 @@ def run_candidates(run: MatchRun, *, query_offer_ids=None) -> dict[int, list[Can
 
 def catalogue_is_synthetic() -> bool:
     """Whether the imported catalogue is the generated demo one (the UI says so)."""
-    from matching.demo_catalogue import DEMO_FOLDER_NAME
+    from demo.catalogue import DEMO_FOLDER_NAME
     from matching.models import ImportBatch
 
     return ImportBatch.objects.filter(source__endswith=DEMO_FOLDER_NAME).exists()

@@ -535,7 +535,7 @@ def do_run_export(*, export_id: int) -> Export:
 
 def request_export(*, run: MatchRun, user: AbstractBaseUser | None = None) -> Export:
     """Export inline when small, else as a job on the `export` queue (inline without Redis)."""
-    from fashionid_app.queues import enqueue
+    from core.queues import enqueue
     from validation import jobs
 
     cfg = ReviewSettings.load()

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from matching.models import Offer, OfferImage
 from validation import services
 from validation.models import Judgement
-from validation.synthetic import create_synthetic_run
+from demo.synthetic_run import create_synthetic_run
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

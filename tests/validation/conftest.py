@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from validation.models import ReviewSettings
-from validation.synthetic import create_synthetic_run
+from demo.synthetic_run import create_synthetic_run
 
 
 def make_user(name: str, group: str | None = "Validators", **extra):

@@ -12,7 +12,7 @@ from django.db import connection, connections
 from validation import services
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings
-from validation.synthetic import create_synthetic_run
+from demo.synthetic_run import create_synthetic_run
 
 from .conftest import make_user
 

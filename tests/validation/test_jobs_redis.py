@@ -4,7 +4,7 @@ import pytest
 
 from validation import services
 from validation.models import Export, ReviewSettings
-from validation.synthetic import create_synthetic_run
+from demo.synthetic_run import create_synthetic_run
 
 
 @pytest.mark.redis

@@ -359,7 +359,7 @@ def test_request_export_inline_and_as_job(
     cfg.save()
     calls = []
     monkeypatch.setattr(
-        "fashionid_app.queues.enqueue", lambda queue, func, *a: calls.append((queue, func(*a)))
+        "core.queues.enqueue", lambda queue, func, *a: calls.append((queue, func(*a)))
     )
     with django_capture_on_commit_callbacks(execute=True):
         exp2 = services.request_export(run=run, user=admin_user)

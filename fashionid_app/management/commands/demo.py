@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from fashionid_app.accounts import ensure_account
 from fashionid_app.pipeline import run_pipeline
-from matching import demo_catalogue
+from demo import catalogue as demo_catalogue
 from matching.catalogue import CatalogueError
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig

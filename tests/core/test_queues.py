@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from fashionid_app.queues import enqueue, jobs_run_inline, report_progress
+from core.queues import enqueue, jobs_run_inline, report_progress
 
 
 def add(a: int, b: int) -> int:

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from matching.catalogue import CatalogueRow, read_catalogue
-from matching.demo_catalogue import CUTOFF, INDEX_SHOP, QUERY_SHOP, generate_demo_catalogue
+from demo.catalogue import CUTOFF, INDEX_SHOP, QUERY_SHOP, generate_demo_catalogue
 
 pytestmark = pytest.mark.sqlite
 

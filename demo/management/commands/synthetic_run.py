@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from validation.synthetic import create_synthetic_run
+from demo.synthetic_run import create_synthetic_run
 
 
 class Command(BaseCommand):
