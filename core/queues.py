@@ -1,5 +1,9 @@
 """One way to start background work: `enqueue(queue, func, ...)`.
 
+`func` is a function or its dotted path ("validation.jobs.run_export"): a service that must not
+import its job module (the job imports the service) names the job by path, which RQ resolves in
+the worker and `enqueue` resolves here when running inline.
+
 With REDIS_URL set, the call goes to the django-rq queue of that name (`gpu` for encoding,
 `default` for training/retrieval/routing, `export` for large exports). Without it (the
 embedded default) the function runs inline, in the calling process, and its result is
@@ -16,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,8 @@ def jobs_run_inline() -> bool:
     return not settings.REDIS_URL
 
 
-def enqueue(queue: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> JobHandle:
-    """Run `func` on the named queue, or inline without Redis.
+def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> JobHandle:
+    """Run `func` (a function or its dotted path) on the named queue, or inline without Redis.
 
     With Redis the job is sent when the current database transaction commits (at once in
     autocommit), so a worker never sees rows that are not committed yet; its id is known now.
@@ -44,7 +49,8 @@ def enqueue(queue: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     if queue not in settings.JOB_QUEUES:
         raise ValueError(f"unknown queue {queue!r}; known: {', '.join(settings.JOB_QUEUES)}")
     if jobs_run_inline():
-        return JobHandle(queue=queue, job_id=None, result=func(*args, **kwargs))
+        target = import_string(func) if isinstance(func, str) else func
+        return JobHandle(queue=queue, job_id=None, result=target(*args, **kwargs))
     import django_rq
 
     job_id = uuid.uuid4().hex

@@ -18,7 +18,7 @@ from matching.catalogue_import import import_catalogue
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig
 from matching.models import ImportBatch, MatchRun, Offer, ProjectionModel, Shop
-from validation import services as validation_services
+from validation.services import routing as validation_routing
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def run_pipeline(
         **specs,
     )
     say(f"match run #{run.pk}: {run.n_queries} queries; metrics {_short(run.metrics)}")
-    routing = validation_services.route_run(run=run)
+    routing = validation_routing.route_run(run=run)
     say(
         f"routing (accept >= {_threshold(routing['accept'])}, "
         f"review >= {_threshold(routing['review'])}): "

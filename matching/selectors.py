@@ -122,3 +122,48 @@ def embedding_coverage() -> list[dict]:
         .values("id", "kind", "spec", "weights_checksum", "dim", "n_offers")
         .order_by("id")
     )
+
+
+# --- reads for the validation app (routing, review pages, export) -----------------------------
+# (kept together at the end of the file; validation reads matching tables only through these)
+
+
+class RunNotDone(Exception):
+    """A match run that has not finished (running, failed, interrupted) cannot be routed,
+    triaged or exported: its candidates may be partial."""
+
+
+def check_run_done(run: MatchRun) -> None:
+    """Raise RunNotDone (with a message for the user) unless the run finished successfully."""
+    if run.status != MatchRun.Status.DONE:
+        raise RunNotDone(
+            f"Match run #{run.pk} is {run.get_status_display()!s}, not done: its candidates may "
+            "be incomplete, so it cannot be routed, triaged or exported. Run `match` again."
+        )
+
+
+def recent_runs(*, limit: int = 50) -> list[MatchRun]:
+    """The newest match runs (any status), shops preloaded."""
+    return list(
+        MatchRun.objects.select_related("query_shop", "index_shop").order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def offers_with_images(offer_ids) -> dict:
+    """Offer pk -> Offer with its images prefetched (unknown pks are left out)."""
+    from matching.models import Offer
+
+    return Offer.objects.prefetch_related("images").in_bulk(list(offer_ids))
+
+
+def candidate_similarity(*, run_id: int, query_offer_id: int, candidate_offer_id: int):
+    """Similarity of one candidate of a query in a run, or None when it is not a candidate."""
+    return (
+        Candidate.objects.filter(
+            run_id=run_id, query_offer_id=query_offer_id, candidate_offer_id=candidate_offer_id
+        )
+        .values_list("similarity", flat=True)
+        .first()
+    )

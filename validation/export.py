@@ -9,14 +9,18 @@ the first by
 3. smaller query offer id (deterministic).
 
 The others are left out of the export and counted as dropped conflicts.
+
+Cells are written through core.csv_safe: text beginning with a formula character (=, +, -, @,
+tab, carriage return) gets a leading apostrophe; the similarity is a number and is not.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
+
+from core import csv_safe
 
 COLUMNS = (
     "query_offer_id",
@@ -69,7 +73,7 @@ def one_to_one(rows: Iterable[ExportRow]) -> tuple[list[ExportRow], int]:
 
 
 def write_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
-    writer = csv.writer(out)
+    writer = csv_safe.writer(out)
     writer.writerow(COLUMNS)
     n = 0
     for r in rows:
@@ -79,7 +83,7 @@ def write_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
                 r.query_shop,
                 r.matched_offer_id,
                 r.matched_shop,
-                "" if r.similarity is None else f"{r.similarity:.6f}",
+                "" if r.similarity is None else csv_safe.number(r.similarity, digits=6),
                 r.decision,
                 r.votes_for,
                 r.votes_total,

@@ -1,6 +1,6 @@
 """Tables of the human side: routing, review rows, leases, judgements, decisions, exports.
 
-Invariants (kept by validation/services.py under row locks):
+Invariants (kept by validation/services/ under row locks):
 
 * A ReviewRow is one query offer of a run with its top-k candidates (``candidate_ids`` is the
   rank-ordered snapshot). ``kind`` is ``review`` (in the review band: its decision is exported)
@@ -138,10 +138,6 @@ class ReviewRow(models.Model):
     def __str__(self) -> str:
         return f"row #{self.pk} ({self.kind}) of run #{self.run_id}"
 
-    @property
-    def has_truth(self) -> bool:
-        return self.truth != self.Truth.UNKNOWN
-
 
 class ReviewLease(models.Model):
     row = models.ForeignKey(ReviewRow, on_delete=models.CASCADE, related_name="leases")
@@ -249,7 +245,11 @@ class Export(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    path = models.CharField(max_length=500, blank=True, help_text="relative to MEDIA_ROOT")
+    path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="file name in the export folder (FASHIONID_EXPORT_DIR, outside media)",
+    )
     n_rows = models.PositiveIntegerField(default=0)
     n_conflicts_dropped = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -17,6 +17,7 @@ Predicted output precision of human-in-the-loop review for an input (model) prec
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -186,3 +187,191 @@ def fleiss_kappa(table: np.ndarray) -> float:
     if p_e >= 1:
         return 1.0 if p_bar >= 1 else math.nan
     return float((p_bar - p_e) / (1 - p_e))
+
+
+# --------------------------------------------------------------------------- the quality report
+#
+# Rows and judgements as plain facts (the selector loads them); string values are those of the
+# ReviewRow choices.
+
+GOLD_ROW, REVIEW_ROW = "gold", "review"
+DECIDED = "decided"
+TRUTH_UNKNOWN, TRUTH_MATCH = "unknown", "match"
+
+
+@dataclass(frozen=True)
+class RowFacts:
+    pk: int
+    kind: str
+    status: str
+    truth: str
+    truth_offer_id: int | None
+    decision: str  # a candidate offer id as string, "none", or "" (pending)
+    candidate_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class JudgementFacts:
+    row_id: int
+    validator: str
+    choice: str
+    seconds_spent: float
+
+
+def answer_of(*, truth: str, truth_offer_id: int | None) -> str:
+    """The right choice on a row with ground truth: the true candidate's id, or "none"."""
+    return str(truth_offer_id) if truth == TRUTH_MATCH else "none"
+
+
+def code_of(row: RowFacts, choice: str) -> int:
+    """Outcome code (TP, FN, FP, TN) of a choice on a row with ground truth."""
+    return outcome_code(
+        truth_is_match=row.truth == TRUTH_MATCH,
+        picked_true=choice == answer_of(truth=row.truth, truth_offer_id=row.truth_offer_id),
+        picked_any=choice not in ("", "none"),
+    )
+
+
+def decided_codes(rows: Sequence[RowFacts]) -> list[int]:
+    """Outcome codes of the aggregated decisions of decided rows with ground truth."""
+    return [
+        code_of(r, r.decision) for r in rows if r.status == DECIDED and r.truth != TRUTH_UNKNOWN
+    ]
+
+
+def _rates_dict(codes: list[int], *, n_boot: int, seed: int) -> dict:
+    rates = confusion(codes).as_dict()
+    rates["std"] = bootstrap_rates(codes, n_boot=n_boot, seed=seed)
+    return rates
+
+
+def _validators(rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts]) -> list[dict]:
+    per_validator: dict[str, list[tuple[int, bool, bool]]] = defaultdict(list)
+    for j in judgements:
+        row = rows[j.row_id]
+        if row.truth == TRUTH_UNKNOWN:
+            continue
+        answer = answer_of(truth=row.truth, truth_offer_id=row.truth_offer_id)
+        per_validator[j.validator].append(
+            (code_of(row, j.choice), j.choice == answer, row.kind == GOLD_ROW)
+        )
+    out = []
+    for name, items in sorted(per_validator.items()):
+        gold = [ok for _, ok, g in items if g]
+        r = confusion([c for c, _, _ in items])
+        out.append(
+            {
+                "name": name,
+                "n": len(items),
+                "accuracy": sum(ok for _, ok, _ in items) / len(items),
+                "n_gold": len(gold),
+                "gold_accuracy": sum(gold) / len(gold) if gold else None,
+                "tpr": r.tpr,
+                "fpr": r.fpr,
+            }
+        )
+    return out
+
+
+def _agreement(rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts], *, k: int) -> float:
+    """Fleiss' kappa over all judged rows; categories: candidate rank (0..k-1) or none (k)."""
+    by_row: dict[int, Counter] = defaultdict(Counter)
+    for j in judgements:
+        ids = [str(x) for x in rows[j.row_id].candidate_ids]
+        by_row[j.row_id][ids.index(j.choice) if j.choice in ids else k] += 1
+    table = (
+        np.array([[c.get(i, 0) for i in range(k + 1)] for c in by_row.values()])
+        if by_row
+        else np.zeros((0, k + 1))
+    )
+    return fleiss_kappa(table)
+
+
+def report(
+    *,
+    rows: Sequence[RowFacts],
+    judgements: Sequence[JudgementFacts],
+    routing_band_precision: float | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Confusion matrices, per-validator accuracy, Fleiss' kappa, predicted and observed
+    precision of one run.
+
+    ``rows``: all review and gold rows of the run; ``judgements``: its active judgements,
+    ordered by row; ``routing_band_precision``: the review band's top-1 precision on the PR
+    curve, used for P_model when no review row has ground truth.
+    """
+    by_pk = {r.pk: r for r in rows}
+    with_truth = [r for r in rows if r.truth != TRUTH_UNKNOWN]
+    decided = [r for r in with_truth if r.status == DECIDED]
+    all_codes = [code_of(r, r.decision) for r in decided]
+    gold_codes = [code_of(r, r.decision) for r in decided if r.kind == GOLD_ROW]
+    wrong_pick = sum(
+        1
+        for r in decided
+        if r.truth == TRUTH_MATCH
+        and r.decision not in ("none", answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id))
+    )
+    judgement_codes = [
+        code_of(by_pk[j.row_id], j.choice)
+        for j in judgements
+        if by_pk[j.row_id].truth != TRUTH_UNKNOWN
+    ]
+    seconds = [j.seconds_spent for j in judgements]
+    k = max((len(r.candidate_ids) for r in with_truth), default=3)
+
+    # predicted vs observed precision of the review band
+    review_rows = [r for r in with_truth if r.kind == REVIEW_ROW]
+    lr_codes, lr_source = (
+        (gold_codes, "gold rows") if gold_codes else (all_codes, "all rows with ground truth")
+    )
+    band_positive = [r.truth == TRUTH_MATCH for r in review_rows]
+    p_model = float(np.mean(band_positive)) if band_positive else None
+    p_model_source = "review rows with ground truth"
+    if p_model is None and routing_band_precision is not None:
+        p_model = routing_band_precision
+        p_model_source = "top-1 precision of the review band on the PR curve"
+    predicted, predicted_std = bootstrap_p_hitl(
+        gold_codes=lr_codes,
+        band_positive=band_positive or None,
+        p_model=p_model,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    accepted = [
+        r.decision == answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id)
+        for r in review_rows
+        if r.status == DECIDED and r.decision not in ("", "none")
+    ]
+    observed, observed_std = precision_with_std(accepted, n_boot=n_boot, seed=seed)
+    combined = math.sqrt((predicted_std or 0) ** 2 + (observed_std or 0) ** 2)
+    agree = (
+        None
+        if any(math.isnan(x) for x in (predicted, observed, combined))
+        else abs(predicted - observed) <= 2 * combined
+    )
+    return {
+        "rows": {
+            "with_truth": len(with_truth),
+            "decided_with_truth": len(decided),
+            "gold_decided": len(gold_codes),
+            "by_status": dict(Counter(r.status for r in rows)),
+        },
+        "aggregated": _rates_dict(all_codes, n_boot=n_boot, seed=seed),
+        "aggregated_gold": _rates_dict(gold_codes, n_boot=n_boot, seed=seed),
+        "judgements": _rates_dict(judgement_codes, n_boot=n_boot, seed=seed),
+        "wrong_pick": wrong_pick,
+        "validators": _validators(by_pk, judgements),
+        "fleiss_kappa": _agreement(by_pk, judgements, k=k),
+        "median_seconds": float(np.median(seconds)) if seconds else None,
+        "lr_plus_source": lr_source,
+        "p_model": p_model,
+        "p_model_source": p_model_source,
+        "predicted_precision": predicted,
+        "predicted_std": predicted_std,
+        "observed_precision": observed,
+        "observed_std": observed_std,
+        "n_accepted_with_truth": len(accepted),
+        "agree_within_2sd": agree,
+    }

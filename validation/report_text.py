@@ -5,12 +5,24 @@ from __future__ import annotations
 import math
 
 
-def _f(x, d: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+def format_number(value, digits: int = 3, *, infinity: str = "∞") -> str:
+    """A number with `digits` decimals; "–" for None, NaN or non-numbers; ±`infinity` for inf.
+
+    The one float formatter of the validation app (text reports and the `num` template filter).
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
         return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf"
-    return f"{x:.{d}f}"
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return infinity if v > 0 else "-" + infinity
+    return f"{v:.{int(digits)}f}"
+
+
+def _f(x, d: int = 3) -> str:
+    return format_number(x, d, infinity="inf")
 
 
 def quality_text(q: dict) -> str:

@@ -14,10 +14,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from matching.models import MatchRun
-from validation import services
 from validation.assignment import LeasePolicy
 from validation.models import ReviewRow, ReviewSettings
 from validation.permissions import VALIDATORS
+from validation.selectors.review import slot_order_for
+from validation.services import review as review_services
 
 
 def simulated_validators(k: int) -> list:
@@ -63,14 +64,14 @@ def simulate(
     while active:
         for user in list(active):
             policy = LeasePolicy(gold_rate=cfg.gold_rate, rng=rng)
-            lease = services.lease_next_row(validator=user, policy=policy, run=run)
+            lease = review_services.lease_next_row(validator=user, policy=policy, run=run)
             if lease is None:
                 active.remove(user)
                 continue
             row = lease.row
-            order = services.slot_order_for(row=row, validator_id=user.pk)
+            order = slot_order_for(row=row, validator_id=user.pk)
             slot = pick_slot(row=row, order=order, tpr=tpr, fpr=fpr, rng=rng)
-            services.judge_row(validator=user, lease_id=lease.pk, slot=slot)
+            review_services.judge_row(validator=user, lease_id=lease.pk, slot=slot)
             n += 1
             if max_judgements is not None and n >= max_judgements:
                 return n

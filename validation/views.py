@@ -10,12 +10,20 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from matching import selectors as matching_selectors
 from matching.models import MatchRun
-from validation import charts, selectors, services
+from validation import charts
 from validation.forms import JudgeForm, LeaseForm, RoutingForm
 from validation.models import Export, ReviewSettings
 from validation.permissions import admin_required, validator_required
-from validation.routing import PRCurve
+from validation.routing import DEFAULT_TARGET_PRECISION, PRCurve
+from validation.selectors import quality as quality_selectors
+from validation.selectors import review as review_selectors
+from validation.selectors import routing as routing_selectors
+from validation.selectors import runs as runs_selectors
+from validation.services import export as export_services
+from validation.services import review as review_services
+from validation.services import routing as routing_services
 
 # --------------------------------------------------------------------------- validators
 
@@ -23,15 +31,15 @@ from validation.routing import PRCurve
 @never_cache
 @validator_required
 def review(request: HttpRequest) -> HttpResponse:
-    lease = services.lease_next_row(validator=request.user)
+    lease = review_services.lease_next_row(validator=request.user)
     context = {
-        "counters": selectors.validator_counters(validator=request.user),
-        "can_undo": selectors.can_undo(validator=request.user),
+        "counters": review_selectors.validator_counters(validator=request.user),
+        "can_undo": review_selectors.can_undo(validator=request.user),
         "cfg": ReviewSettings.load(),
     }
     if lease is None:
         return render(request, "validation/review_empty.html", context)
-    context.update(selectors.review_page(lease=lease, validator=request.user))
+    context.update(review_selectors.review_page(lease=lease, validator=request.user))
     return render(request, "validation/review.html", context)
 
 
@@ -43,12 +51,12 @@ def judge(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Invalid judgement.")
         return redirect("validation:review")
     try:
-        services.judge_row(
+        review_services.judge_row(
             validator=request.user,
             lease_id=form.cleaned_data["lease"],
             slot=form.cleaned_data["slot"],
         )
-    except services.ReviewError as exc:
+    except review_services.ReviewError as exc:
         messages.error(request, str(exc))
     return redirect("validation:review")
 
@@ -59,8 +67,8 @@ def skip(request: HttpRequest) -> HttpResponse:
     form = LeaseForm(request.POST)
     if form.is_valid():
         try:
-            services.skip_row(validator=request.user, lease_id=form.cleaned_data["lease"])
-        except services.ReviewError as exc:
+            review_services.skip_row(validator=request.user, lease_id=form.cleaned_data["lease"])
+        except review_services.ReviewError as exc:
             messages.error(request, str(exc))
     return redirect("validation:review")
 
@@ -69,9 +77,9 @@ def skip(request: HttpRequest) -> HttpResponse:
 @validator_required
 def undo(request: HttpRequest) -> HttpResponse:
     try:
-        services.undo_last_judgement(validator=request.user)
+        review_services.undo_last_judgement(validator=request.user)
         messages.info(request, "Your last judgement was undone: judge the row again.")
-    except services.ReviewError as exc:
+    except review_services.ReviewError as exc:
         messages.error(request, str(exc))
     return redirect("validation:review")
 
@@ -81,7 +89,7 @@ def feedback(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "validation/feedback.html",
-        {"fb": selectors.feedback_mistakes(validator=request.user)},
+        {"fb": review_selectors.feedback_mistakes(validator=request.user)},
     )
 
 
@@ -90,7 +98,7 @@ def feedback(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 def runs(request: HttpRequest) -> HttpResponse:
-    return render(request, "validation/runs.html", {"runs": selectors.runs_overview()})
+    return render(request, "validation/runs.html", {"runs": runs_selectors.runs_overview()})
 
 
 def _float(value: str | None) -> float | None:
@@ -100,13 +108,26 @@ def _float(value: str | None) -> float | None:
         return None
 
 
+def _run_or_404(run_id: int) -> MatchRun:
+    try:
+        return matching_selectors.run_by_ref(run_id)
+    except MatchRun.DoesNotExist as exc:
+        raise Http404(f"no match run #{run_id}") from exc
+
+
 @admin_required
 def triage(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(MatchRun, pk=run_id)
+    run = _run_or_404(run_id)
+    try:
+        matching_selectors.check_run_done(run)
+    except matching_selectors.RunNotDone as exc:
+        return render(
+            request, "validation/run_not_done.html", {"run": run, "error": str(exc)}, status=409
+        )
     if request.method == "POST":
         form = RoutingForm(request.POST)
         if form.is_valid():
-            summary = services.route_run(
+            summary = routing_services.route_run(
                 run=run,
                 accept=form.cleaned_data["accept"],
                 review=form.cleaned_data["review"],
@@ -119,22 +140,23 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
                 f"({summary['n_review_rows_created']} new rows), {summary['n_dropped']} dropped.",
             )
             return redirect("validation:triage", run_id=run.pk)
-    current = selectors.current_routing(run=run)
+    current = routing_selectors.current_routing(run=run)
     if "target_precision" in request.GET:
         params = {
             "accept": _float(request.GET.get("accept")),
             "review": _float(request.GET.get("review")),
-            "target_precision": _float(request.GET.get("target_precision")) or 0.99,
+            "target_precision": _float(request.GET.get("target_precision"))
+            or DEFAULT_TARGET_PRECISION,
         }
     elif current is not None:
         params = {
             "accept": current.accept,
             "review": current.review,
-            "target_precision": current.target_precision or 0.99,
+            "target_precision": current.target_precision or DEFAULT_TARGET_PRECISION,
         }
     else:
-        params = {"accept": None, "review": None, "target_precision": 0.99}
-    preview = selectors.routing_preview(run=run, **params)
+        params = {"accept": None, "review": None, "target_precision": DEFAULT_TARGET_PRECISION}
+    preview = routing_selectors.routing_preview(run=run, **params)
     form = RoutingForm(
         initial={
             "accept": None if preview["accept"] is None else round(preview["accept"], 6),
@@ -154,23 +176,27 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
             "preview": preview,
             "current": current,
             "svg": mark_safe(svg),  # noqa: S308 - built from numbers only (charts.py)
-            "progress": selectors.row_progress(run=run),
+            "progress": routing_selectors.row_progress(run=run),
         },
     )
 
 
 @admin_required
 def quality_page(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(MatchRun, pk=run_id)
-    report = selectors.quality_report(run=run, n_boot=500)
+    run = _run_or_404(run_id)
+    report = quality_selectors.quality_report(run=run, n_boot=500)
     return render(request, "validation/quality.html", {"run": run, "q": report})
 
 
 @require_POST
 @admin_required
 def export(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(MatchRun, pk=run_id)
-    exp = services.request_export(run=run, user=request.user)
+    run = _run_or_404(run_id)
+    try:
+        exp = export_services.request_export(run=run, user=request.user)
+    except matching_selectors.RunNotDone as exc:
+        messages.error(request, str(exc))
+        return redirect("validation:runs")
     if exp.status == Export.Status.DONE:
         return redirect(reverse("validation:download", args=[exp.pk]))
     messages.info(
@@ -182,7 +208,7 @@ def export(request: HttpRequest, run_id: int) -> HttpResponse:
 @admin_required
 def download_export(request: HttpRequest, export_id: int) -> HttpResponse:
     exp = get_object_or_404(Export, pk=export_id, status=Export.Status.DONE)
-    path = services.export_dir() / exp.path
+    path = export_services.export_dir() / exp.path
     if not path.is_file():
         raise Http404("export file missing")
     return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)

@@ -15,10 +15,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from PIL import Image, ImageDraw
 
-from matching.models import Offer, OfferImage
-from validation import services
-from validation.models import Judgement
 from demo.synthetic_run import create_synthetic_run
+from matching.models import Offer, OfferImage
+from validation.models import Judgement
+from validation.services.routing import route_run
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -101,7 +101,7 @@ def data(settings, tmp_path, transactional_db):
     settings.FASHIONID_EXPORT_DIR = tmp_path / "exports"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     run = create_synthetic_run(n_queries=30, seed=7)
-    services.route_run(run=run, accept=0.85, review=0.45)
+    route_run(run=run, accept=0.85, review=0.45)
     _add_images(settings.MEDIA_ROOT, Offer.objects.all())
     User = get_user_model()
     val = User.objects.create_user("vera", password="vera-pw")

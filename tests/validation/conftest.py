@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from validation.models import ReviewSettings
 from demo.synthetic_run import create_synthetic_run
+from validation.models import ReviewSettings
 
 
 def make_user(name: str, group: str | None = "Validators", **extra):

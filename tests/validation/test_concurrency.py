@@ -9,10 +9,11 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 
-from validation import services
+from demo.synthetic_run import create_synthetic_run
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings
-from demo.synthetic_run import create_synthetic_run
+from validation.services import review as services
+from validation.services.routing import route_run
 
 from .conftest import make_user
 
@@ -26,7 +27,7 @@ def test_concurrent_leases_and_judgements():
         pytest.skip("needs PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED)")
     run = create_synthetic_run(n_queries=30, seed=3)
     cfg = ReviewSettings.load()
-    services.route_run(run=run, accept=None, review=0.0)
+    route_run(run=run, accept=None, review=0.0)
     users = [make_user(f"c{i}") for i in range(N_THREADS)]
     capacity = ReviewRow.objects.filter(run=run).count() * cfg.judgements_per_row
     barrier = threading.Barrier(N_THREADS)

@@ -2,9 +2,10 @@
 
 import pytest
 
-from validation import services
-from validation.models import Export, ReviewSettings
 from demo.synthetic_run import create_synthetic_run
+from validation.models import Export, ReviewSettings
+from validation.services import export as services
+from validation.services.routing import route_run
 
 
 @pytest.mark.redis
@@ -15,7 +16,7 @@ def test_large_export_runs_as_a_job_on_the_export_queue(settings, tmp_path):
 
     settings.FASHIONID_EXPORT_DIR = tmp_path / "exports"
     run = create_synthetic_run(n_queries=30, seed=2)
-    services.route_run(run=run, accept=0.5, review=0.3)
+    route_run(run=run, accept=0.5, review=0.3)
     cfg = ReviewSettings.load()
     cfg.export_inline_max = 0  # force the job path
     cfg.save()

@@ -9,15 +9,16 @@ from django.test import Client
 from django.urls import reverse
 
 from matching.models import Offer
-from validation import services
 from validation.models import Judgement, ReviewLease, ReviewRow
+from validation.services import review as services
+from validation.services.routing import route_run
 
 from .conftest import make_user
 
 
 @pytest.fixture
 def routed(run):
-    services.route_run(run=run, accept=0.8, review=0.5)
+    route_run(run=run, accept=0.8, review=0.5)
     return run
 
 

@@ -1,4 +1,4 @@
-"""Writes of the human side: routing, leases, judgements, undo, skip, decisions, exports.
+"""Review writes: leases, judgements, undo, skip, and the recomputed decision of a row.
 
 Locking: every change to a ReviewRow's judgements or leases happens in a transaction that holds
 that row's lock (``SELECT ... FOR UPDATE``; handing out rows uses ``SKIP LOCKED`` so concurrent
@@ -10,12 +10,8 @@ with ``BEGIN IMMEDIATE`` (settings), which serialises writers, so the same invar
 
 from __future__ import annotations
 
-import logging
-import random
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -24,202 +20,21 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from matching import selectors as matching_selectors
-from matching.models import Candidate, MatchRun
-from validation import aggregation, assignment, routing
-from validation import export as export_rules
+from matching.models import MatchRun
+from validation import aggregation, assignment
 from validation.models import (
     Decision,
-    Export,
     Judgement,
     ReviewLease,
     ReviewRow,
     ReviewSettings,
     ReviewSkip,
-    Routing,
 )
-
-log = logging.getLogger(__name__)
+from validation.selectors import review as review_selectors
 
 
 class ReviewError(Exception):
     """An action a validator may not take (shown to them as a message)."""
-
-
-# --------------------------------------------------------------------------- routing
-
-
-def truth_of(
-    *, query_product_id: str | None, candidates: list[Candidate]
-) -> tuple[str, int | None]:
-    """Ground truth of a row from product ids: (truth, true candidate offer pk)."""
-    if not query_product_id:
-        return ReviewRow.Truth.UNKNOWN, None
-    for cand in candidates:
-        if cand.candidate_offer.product_id == query_product_id:
-            return ReviewRow.Truth.MATCH, cand.candidate_offer_id
-    if candidates and all(c.candidate_offer.product_id for c in candidates):
-        return ReviewRow.Truth.NONE, None
-    return ReviewRow.Truth.UNKNOWN, None
-
-
-def route_run(
-    *,
-    run: MatchRun,
-    accept: float | None = None,
-    review: float | None = None,
-    target_precision: float = routing.DEFAULT_TARGET_PRECISION,
-    user: AbstractBaseUser | None = None,
-) -> dict:
-    """Apply thresholds to a run: auto-accept, review rows, dropped; returns a summary.
-
-    Missing thresholds are suggested (routing.resolve_thresholds). Re-routing is safe:
-    judgements are kept; open review rows leaving the band are closed (not deleted) and
-    reopened if a later routing brings them back; human decisions are kept and beat auto ones;
-    auto decisions are recomputed from the new accept threshold.
-    """
-    from validation import selectors
-
-    cfg = ReviewSettings.load()
-    preview = selectors.routing_preview(
-        run=run, accept=accept, review=review, target_precision=target_precision
-    )
-    acc, rev = preview["accept"], preview["review"]
-    cands = matching_selectors.run_candidates(run)
-    now = timezone.now()
-    rng = random.Random(run.pk)
-    with transaction.atomic():
-        Routing.objects.filter(run=run, is_current=True).update(is_current=False)
-        rt = Routing.objects.create(
-            run=run,
-            accept=acc,
-            review=rev,
-            target_precision=target_precision,
-            suggested=preview["suggested"],
-            created_by=user if user is not None and user.is_authenticated else None,
-        )
-        existing = {r.query_offer_id: r for r in ReviewRow.objects.filter(run=run)}
-        new_rows: list[ReviewRow] = []
-        changed: list[ReviewRow] = []
-        closing: list[int] = []
-        gold_pool: list[tuple[int, list[Candidate]]] = []
-        bands = dict.fromkeys(routing.BANDS, 0)
-        auto: list[Candidate] = []
-        for q, cl in cands.items():
-            top1 = cl[0]
-            band = routing.band_of(top1.similarity, accept=acc, review=rev)
-            bands[band] += 1
-            row = existing.get(q)
-            if band == routing.REVIEW:
-                if row is None:
-                    truth, truth_offer = truth_of(
-                        query_product_id=top1.query_offer.product_id, candidates=cl
-                    )
-                    new_rows.append(
-                        ReviewRow(
-                            run=run,
-                            routing=rt,
-                            query_offer_id=q,
-                            candidate_ids=[c.candidate_offer_id for c in cl],
-                            top1_similarity=top1.similarity,
-                            kind=ReviewRow.Kind.REVIEW,
-                            truth=truth,
-                            truth_offer_id=truth_offer,
-                            judgements_needed=cfg.judgements_per_row,
-                        )
-                    )
-                else:
-                    row.kind = ReviewRow.Kind.REVIEW
-                    row.routing = rt
-                    if row.status == ReviewRow.Status.CLOSED:
-                        row.status = ReviewRow.Status.OPEN
-                    changed.append(row)
-            else:
-                if band == routing.AUTO:
-                    auto.append(top1)
-                if row is not None:
-                    if row.kind == ReviewRow.Kind.REVIEW and row.status == ReviewRow.Status.OPEN:
-                        row.status = ReviewRow.Status.CLOSED
-                        changed.append(row)
-                        closing.append(row.pk)
-                elif top1.query_offer.product_id:
-                    gold_pool.append((q, cl))
-        ReviewRow.objects.bulk_create(new_rows, batch_size=1000)
-        ReviewRow.objects.bulk_update(changed, ["kind", "routing", "status"], batch_size=1000)
-        ReviewLease.objects.filter(row_id__in=closing).delete()
-
-        # gold rows: queries outside the review band whose answer is known
-        n_gold_have = ReviewRow.objects.filter(run=run, kind=ReviewRow.Kind.GOLD).count()
-        rng.shuffle(gold_pool)
-        gold_rows = []
-        for q, cl in gold_pool:
-            if n_gold_have + len(gold_rows) >= cfg.gold_pool_size:
-                break
-            truth, truth_offer = truth_of(
-                query_product_id=cl[0].query_offer.product_id, candidates=cl
-            )
-            if truth == ReviewRow.Truth.UNKNOWN:
-                continue
-            gold_rows.append(
-                ReviewRow(
-                    run=run,
-                    routing=rt,
-                    query_offer_id=q,
-                    candidate_ids=[c.candidate_offer_id for c in cl],
-                    top1_similarity=cl[0].similarity,
-                    kind=ReviewRow.Kind.GOLD,
-                    truth=truth,
-                    truth_offer_id=truth_offer,
-                    judgements_needed=cfg.judgements_per_row,
-                )
-            )
-        ReviewRow.objects.bulk_create(gold_rows, batch_size=1000)
-
-        # auto decisions, unless humans already decided the query
-        Decision.objects.filter(run=run, source=Decision.Source.AUTO).delete()
-        human = set(
-            Decision.objects.filter(run=run, source=Decision.Source.HUMAN).values_list(
-                "query_offer_id", flat=True
-            )
-        )
-        Decision.objects.bulk_create(
-            [
-                Decision(
-                    run=run,
-                    query_offer_id=c.query_offer_id,
-                    matched_offer_id=c.candidate_offer_id,
-                    similarity=c.similarity,
-                    source=Decision.Source.AUTO,
-                    routing=rt,
-                    decided_at=now,
-                )
-                for c in auto
-                if c.query_offer_id not in human
-            ],
-            batch_size=1000,
-        )
-        rt.n_auto = bands[routing.AUTO]
-        rt.n_review = bands[routing.REVIEW]
-        rt.n_dropped = bands[routing.DROPPED]
-        rt.n_gold = n_gold_have + len(gold_rows)
-        summary = {
-            "routing_id": rt.pk,
-            "run_id": run.pk,
-            "accept": acc,
-            "review": rev,
-            "suggested": preview["suggested"],
-            "reason": preview["reason"],
-            "bands": preview["bands"],
-            "p_hitl": preview["p_hitl"],
-            "n_auto": rt.n_auto,
-            "n_review": rt.n_review,
-            "n_dropped": rt.n_dropped,
-            "n_gold": rt.n_gold,
-            "n_review_rows_created": len(new_rows),
-            "n_review_rows_closed": len(closing),
-        }
-        rt.summary = summary
-        rt.save()
-    return summary
 
 
 # --------------------------------------------------------------------------- leases
@@ -356,15 +171,6 @@ def check_lease(
     return lease, row
 
 
-def slot_order_for(*, row: ReviewRow, validator_id: int) -> list[int]:
-    return assignment.slot_order(
-        row_id=row.pk,
-        validator_id=validator_id,
-        n=len(row.candidate_ids),
-        secret=settings.SECRET_KEY,
-    )
-
-
 def judge_row(
     *, validator: AbstractBaseUser, lease_id: int, slot: int, now: datetime | None = None
 ) -> Judgement:
@@ -372,7 +178,7 @@ def judge_row(
     now = now or timezone.now()
     with transaction.atomic():
         lease, row = check_lease(validator=validator, lease_id=lease_id, now=now)
-        order = slot_order_for(row=row, validator_id=validator.pk)
+        order = review_selectors.slot_order_for(row=row, validator_id=validator.pk)
         try:
             choice = assignment.choice_for_slot(
                 slot=slot, order=order, candidate_ids=row.candidate_ids
@@ -475,14 +281,8 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
             matched = int(out.choice) if out.accepted else None
             similarity = None
             if matched is not None:
-                similarity = (
-                    Candidate.objects.filter(
-                        run_id=row.run_id,
-                        query_offer_id=row.query_offer_id,
-                        candidate_offer_id=matched,
-                    )
-                    .values_list("similarity", flat=True)
-                    .first()
+                similarity = matching_selectors.candidate_similarity(
+                    run_id=row.run_id, query_offer_id=row.query_offer_id, candidate_offer_id=matched
                 )
             Decision.objects.filter(run_id=row.run_id, query_offer_id=row.query_offer_id).delete()
             Decision.objects.create(
@@ -498,50 +298,3 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
                 decided_at=now,
             )
     return out
-
-
-# --------------------------------------------------------------------------- export
-
-
-def export_dir() -> Path:
-    return Path(getattr(settings, "FASHIONID_EXPORT_DIR", settings.VAR_DIR / "exports"))
-
-
-def write_export(*, run: MatchRun, path: Path) -> tuple[int, int]:
-    """Write the run's accepted matches (one-to-one) as CSV; returns (rows, dropped conflicts)."""
-    from validation import selectors
-
-    kept, dropped = export_rules.one_to_one(selectors.accepted_matches(run=run))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        n = export_rules.write_csv(kept, fh)
-    return n, dropped
-
-
-def do_run_export(*, export_id: int) -> Export:
-    exp = Export.objects.select_related("run").get(pk=export_id)
-    name = f"run-{exp.run_id}-export-{exp.pk}.csv"
-    try:
-        n, dropped = write_export(run=exp.run, path=export_dir() / name)
-    except Exception as exc:
-        log.exception("export %s failed", export_id)
-        exp.status, exp.error = Export.Status.FAILED, str(exc)
-        exp.save(update_fields=["status", "error"])
-        raise
-    exp.status, exp.path, exp.n_rows, exp.n_conflicts_dropped = Export.Status.DONE, name, n, dropped
-    exp.save(update_fields=["status", "path", "n_rows", "n_conflicts_dropped"])
-    return exp
-
-
-def request_export(*, run: MatchRun, user: AbstractBaseUser | None = None) -> Export:
-    """Export inline when small, else as a job on the `export` queue (inline without Redis)."""
-    from core.queues import enqueue
-    from validation import jobs
-
-    cfg = ReviewSettings.load()
-    exp = Export.objects.create(run=run, created_by=user)
-    n = Decision.objects.filter(run=run, matched_offer__isnull=False).count()
-    if n <= cfg.export_inline_max:
-        return do_run_export(export_id=exp.pk)
-    transaction.on_commit(lambda: enqueue("export", jobs.run_export, exp.pk))
-    return exp

@@ -1,6 +1,7 @@
 from django import template
 
 from validation.permissions import is_admin
+from validation.report_text import format_number
 
 register = template.Library()
 
@@ -12,13 +13,5 @@ def admin_role(user) -> bool:
 
 @register.filter
 def num(value, digits: int = 3) -> str:
-    """A float with `digits` decimals; "–" for None/NaN; "∞" for inf."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    if v != v:
-        return "–"
-    if v in (float("inf"), float("-inf")):
-        return "∞" if v > 0 else "-∞"
-    return f"{v:.{int(digits)}f}"
+    """A float with `digits` decimals; "–" for None/NaN; "∞" for inf (report_text.format_number)."""
+    return format_number(value, digits)

@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from matching.models import MatchRun
-from matching.selectors import run_by_ref
-from validation import services
+from matching.selectors import RunNotDone, run_by_ref
+from validation.services import export as export_services
 
 
 class Command(BaseCommand):
@@ -19,7 +19,10 @@ class Command(BaseCommand):
             run = run_by_ref(opts["run"])
         except (MatchRun.DoesNotExist, ValueError) as exc:
             raise CommandError(f"no such run: {opts['run']}") from exc
-        n, dropped = services.write_export(run=run, path=Path(opts["out"]))
+        try:
+            n, dropped = export_services.write_export(run=run, path=Path(opts["out"]))
+        except RunNotDone as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"{n} matches written to {opts['out']} ({dropped} one-to-one conflicts dropped)"
         )

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from matching.models import MatchRun
-from matching.selectors import run_by_ref
-from validation import services
+from matching.selectors import RunNotDone, run_by_ref
+from validation.routing import DEFAULT_TARGET_PRECISION
+from validation.services import routing as routing_services
 
 
 class Command(BaseCommand):
@@ -12,19 +13,22 @@ class Command(BaseCommand):
         parser.add_argument("run", help="match run id or 'latest'")
         parser.add_argument("--accept", type=float, default=None)
         parser.add_argument("--review", type=float, default=None)
-        parser.add_argument("--target-precision", type=float, default=0.99)
+        parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET_PRECISION)
 
     def handle(self, *args, **opts):
         try:
             run = run_by_ref(opts["run"])
         except (MatchRun.DoesNotExist, ValueError) as exc:
             raise CommandError(f"no such run: {opts['run']}") from exc
-        s = services.route_run(
-            run=run,
-            accept=opts["accept"],
-            review=opts["review"],
-            target_precision=opts["target_precision"],
-        )
+        try:
+            s = routing_services.route_run(
+                run=run,
+                accept=opts["accept"],
+                review=opts["review"],
+                target_precision=opts["target_precision"],
+            )
+        except RunNotDone as exc:
+            raise CommandError(str(exc)) from exc
         acc = "none" if s["accept"] is None else f"{s['accept']:.4f}"
         self.stdout.write(
             f"run #{run.pk}: accept >= {acc}, review >= {s['review']:.4f}"

@@ -4,8 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from matching.models import MatchRun
 from matching.selectors import run_by_ref
-from validation import selectors, simulation
+from validation import simulation
 from validation.report_text import quality_text
+from validation.selectors.quality import quality_report
 
 
 class Command(BaseCommand):
@@ -35,4 +36,4 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{n} judgements by {opts['validators']} simulated validators in {dt:.1f} s"
         )
-        self.stdout.write(quality_text(selectors.quality_report(run=run, seed=opts["seed"])))
+        self.stdout.write(quality_text(quality_report(run=run, seed=opts["seed"])))

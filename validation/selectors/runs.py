@@ -1,0 +1,68 @@
+"""Runs reads: the admin's runs overview and the accepted matches of a run (export rows)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import Count
+
+from matching import selectors as matching_selectors
+from matching.models import MatchRun
+from validation.export import ExportRow
+from validation.models import Decision, ReviewRow, Routing
+
+
+def runs_overview() -> list[dict]:
+    runs = matching_selectors.recent_runs(limit=50)
+    counts: dict[int, dict] = defaultdict(dict)
+    for run_id, status, n in (
+        ReviewRow.objects.filter(run__in=runs, kind=ReviewRow.Kind.REVIEW)
+        .values_list("run_id", "status")
+        .annotate(n=Count("id"))
+    ):
+        counts[run_id][status] = n
+    accepted = dict(
+        Decision.objects.filter(run__in=runs, matched_offer__isnull=False)
+        .values_list("run_id")
+        .annotate(n=Count("id"))
+    )
+    routings = {r.run_id: r for r in Routing.objects.filter(run__in=runs, is_current=True)}
+    return [
+        {
+            "run": run,
+            "routing": routings.get(run.pk),
+            "open": counts[run.pk].get("open", 0),
+            "decided": counts[run.pk].get("decided", 0),
+            "accepted": accepted.get(run.pk, 0),
+        }
+        for run in runs
+    ]
+
+
+def accepted_matches(*, run: MatchRun) -> list[ExportRow]:
+    """The run's accepted decisions (auto and human) as export rows, by query offer."""
+    qs = (
+        Decision.objects.filter(run=run, matched_offer__isnull=False)
+        .select_related("query_offer__shop", "matched_offer__shop", "row")
+        .order_by("query_offer_id")
+    )
+    return [
+        ExportRow(
+            query_pk=d.query_offer_id,
+            matched_pk=d.matched_offer_id,
+            query_offer_id=d.query_offer.offer_id,
+            query_shop=d.query_offer.shop.name,
+            matched_offer_id=d.matched_offer.offer_id,
+            matched_shop=d.matched_offer.shop.name,
+            similarity=d.similarity,
+            decision=d.source,
+            votes_for=d.votes_for,
+            votes_total=d.votes_total,
+            decided_at=d.decided_at.isoformat(),
+        )
+        for d in qs
+    ]
+
+
+def n_accepted(*, run: MatchRun) -> int:
+    return Decision.objects.filter(run=run, matched_offer__isnull=False).count()
