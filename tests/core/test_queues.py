@@ -96,3 +96,29 @@ def test_a_rolled_back_transaction_sends_no_job(settings):
         enqueue("default", add, 1, 2)
         raise RuntimeError("rollback")
     assert queue.job_ids == []
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+@pytest.mark.sqlite
+def test_a_job_can_be_named_by_its_dotted_path(settings):
+    handle = enqueue("default", "tests.core.test_queues.double", 21)
+    assert handle.ran_inline and handle.result == 42
+    with pytest.raises(ImportError):
+        enqueue("default", "tests.core.test_queues.no_such_job", 1)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_job_named_by_its_dotted_path_runs_in_a_worker(settings):
+    import django_rq
+    from rq import SimpleWorker
+
+    queue = django_rq.get_queue("export")
+    queue.empty()
+    handle = enqueue("export", "tests.core.test_queues.double", 21)
+    assert queue.job_ids == [handle.job_id]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert queue.fetch_job(handle.job_id).return_value() == 42

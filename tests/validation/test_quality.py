@@ -97,3 +97,83 @@ def test_fleiss_kappa_textbook_example():
 
 def test_fleiss_kappa_perfect_agreement():
     assert quality.fleiss_kappa(np.array([[3, 0], [0, 3], [3, 0]])) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _r(pk, *, kind="review", status="decided", truth="match", truth_offer=None, decision=""):
+    return quality.RowFacts(
+        pk=pk,
+        kind=kind,
+        status=status,
+        truth=truth,
+        truth_offer_id=truth_offer,
+        decision=decision,
+        candidate_ids=(10 * pk, 10 * pk + 1, 10 * pk + 2),
+    )
+
+
+def _j(row, who, choice, seconds=2.0):
+    return quality.JudgementFacts(
+        row_id=row.pk, validator=who, choice=str(choice), seconds_spent=seconds
+    )
+
+
+def test_report_on_plain_facts():
+    r1 = _r(1, truth_offer=10, decision="10")  # positive, right: TP
+    r2 = _r(2, truth_offer=20, decision="21")  # positive, wrong candidate: FN + wrong_pick
+    r3 = _r(3, kind="gold", truth="none", decision="none")  # negative, none: TN
+    r4 = _r(4, kind="gold", truth="none", decision="40")  # negative, picked: FP
+    r5 = _r(5, truth="unknown", decision="50")  # no ground truth: not in the rates
+    r6 = _r(6, status="open", truth_offer=60)  # not decided yet
+    judgements = [
+        _j(r1, "ann", 10, 1.0),
+        _j(r1, "bob", 10, 3.0),
+        _j(r2, "ann", 21),
+        _j(r2, "bob", 20),
+        _j(r3, "ann", "none"),
+        _j(r4, "bob", 40),
+        _j(r5, "ann", 50, 9.0),
+    ]
+    q = quality.report(rows=[r1, r2, r3, r4, r5, r6], judgements=judgements, n_boot=50)
+    assert q["rows"] == {
+        "with_truth": 5,
+        "decided_with_truth": 4,
+        "gold_decided": 2,
+        "by_status": {"decided": 5, "open": 1},
+    }
+    a = q["aggregated"]
+    assert (a["tp"], a["fn"], a["fp"], a["tn"]) == (1, 1, 1, 1)
+    g = q["aggregated_gold"]
+    assert (g["tp"], g["fn"], g["fp"], g["tn"]) == (0, 0, 1, 1)
+    s = q["judgements"]
+    assert (s["tp"], s["fn"], s["fp"], s["tn"]) == (3, 1, 1, 1)  # bob was right on r2
+    assert q["wrong_pick"] == 1
+    ann, bob = q["validators"]
+    assert (ann["name"], ann["n"], ann["accuracy"], ann["n_gold"], ann["gold_accuracy"]) == (
+        "ann",
+        3,
+        pytest.approx(2 / 3),
+        1,
+        1.0,
+    )
+    assert (bob["n"], bob["accuracy"], bob["gold_accuracy"]) == (3, pytest.approx(2 / 3), 0.0)
+    assert q["median_seconds"] == 2.0
+    # P_model: share of review rows with ground truth whose answer is a candidate (r1, r2, r6)
+    assert q["p_model"] == 1.0 and q["p_model_source"] == "review rows with ground truth"
+    assert q["lr_plus_source"] == "gold rows"
+    assert q["observed_precision"] == 0.5 and q["n_accepted_with_truth"] == 2
+    # kappa: r1 both pick rank 0, r2 splits (rank 1 vs rank 0); single-judgement rows ignored
+    table = np.array([[2, 0, 0, 0], [1, 1, 0, 0]])
+    assert q["fleiss_kappa"] == pytest.approx(quality.fleiss_kappa(table))
+
+
+def test_report_takes_p_model_from_the_routing_without_review_rows():
+    gold = _r(1, kind="gold", truth="none", decision="none")
+    q = quality.report(rows=[gold], judgements=[], routing_band_precision=0.4, n_boot=20)
+    assert q["p_model"] == 0.4
+    assert q["p_model_source"] == "top-1 precision of the review band on the PR curve"
+    empty = quality.report(rows=[], judgements=[], n_boot=20)
+    assert empty["p_model"] is None and math.isnan(empty["predicted_precision"])
+    assert empty["median_seconds"] is None and empty["validators"] == []

@@ -70,3 +70,109 @@ def test_band_precision_recall_from_curve():
     assert [b["band"] for b in table] == ["auto", "review", "dropped"]
     assert table[0]["precision"] == pytest.approx(1.0)
     assert table[1]["n"] == 3
+
+
+# --------------------------------------------------------------------------- the routing plan
+
+
+def _query(q, sims, *, pid="p", cand_pids=None, first_cand=100):
+    cand_pids = cand_pids or [f"x{q}{i}" for i in range(len(sims))]
+    return routing.QueryFacts(
+        query_offer_id=q,
+        product_id=pid,
+        candidates=tuple(
+            routing.CandidateFacts(offer_id=first_cand + 10 * q + i, product_id=cp, similarity=s)
+            for i, (s, cp) in enumerate(zip(sims, cand_pids, strict=True))
+        ),
+    )
+
+
+def _plan(queries, existing=(), *, accept=0.9, review=0.5, human=(), gold=10, seed=0):
+    return routing.plan_routing(
+        queries=queries,
+        existing=list(existing),
+        accept=accept,
+        review=review,
+        human_decided=set(human),
+        gold_pool_size=gold,
+        seed=seed,
+    )
+
+
+def test_truth_of():
+    c = [
+        routing.CandidateFacts(offer_id=1, product_id="a", similarity=0.9),
+        routing.CandidateFacts(offer_id=2, product_id="b", similarity=0.8),
+    ]
+    assert routing.truth_of(query_product_id="b", candidates=c) == ("match", 2)
+    assert routing.truth_of(query_product_id="z", candidates=c) == ("none", None)
+    assert routing.truth_of(query_product_id=None, candidates=c) == ("unknown", None)
+    unknown_cand = [*c, routing.CandidateFacts(offer_id=3, product_id=None, similarity=0.1)]
+    assert routing.truth_of(query_product_id="z", candidates=unknown_cand) == ("unknown", None)
+
+
+def test_plan_bands_new_review_rows_and_auto_decisions():
+    queries = [
+        _query(1, [0.95, 0.2], pid="p1", cand_pids=["p1", "q"]),  # auto
+        _query(2, [0.7, 0.6], pid="p2", cand_pids=["y", "p2"]),  # review, true match is rank 2
+        _query(3, [0.3, 0.2], pid=None),  # dropped, no product id: never gold
+        _query(4, [0.92, 0.1]),  # auto, but humans decided it already
+    ]
+    plan = _plan(queries, human={4}, gold=0)
+    assert plan.bands == {"auto": 2, "review": 1, "dropped": 1}
+    (row,) = plan.new_review_rows
+    assert (row.query_offer_id, row.kind, row.truth) == (2, "review", "match")
+    assert row.truth_offer_id == row.candidate_ids[1] == 121
+    assert row.top1_similarity == 0.7
+    assert [(d.query_offer_id, d.matched_offer_id, d.similarity) for d in plan.auto_decisions] == [
+        (1, 110, 0.95)
+    ]
+    assert plan.updates == () and plan.closed_row_ids == () and plan.gold_rows == ()
+
+
+def test_plan_rerouting_closes_reopens_and_converts_rows():
+    queries = [_query(1, [0.6]), _query(2, [0.3]), _query(3, [0.6]), _query(4, [0.3])]
+    existing = [
+        routing.ExistingRow(pk=11, query_offer_id=1, kind="review", status="closed"),  # back
+        routing.ExistingRow(pk=12, query_offer_id=2, kind="review", status="open"),  # leaves
+        routing.ExistingRow(pk=13, query_offer_id=3, kind="gold", status="decided"),  # joins
+        routing.ExistingRow(pk=14, query_offer_id=4, kind="review", status="decided"),  # kept
+    ]
+    plan = _plan(queries, existing, gold=0)
+    assert plan.new_review_rows == ()
+    assert set(plan.updates) == {
+        routing.RowUpdate(pk=11, kind="review", status="open", reroute=True),
+        routing.RowUpdate(pk=12, kind="review", status="closed", reroute=False),
+        routing.RowUpdate(pk=13, kind="review", status="decided", reroute=True),
+    }
+    assert plan.closed_row_ids == (12,)
+    assert plan.n_gold == 0  # the gold row became a review row
+
+
+def test_plan_gold_rows_fill_the_pool_once_deterministically():
+    # ten dropped queries with known answers, one without (unknown truth), one with a row
+    queries = [_query(q, [0.2, 0.1], pid=f"p{q}") for q in range(1, 11)]
+    queries.append(_query(11, [0.2, 0.1], pid="p11", cand_pids=["p0", None]))
+    queries.append(_query(12, [0.2, 0.1], pid="p12"))
+    existing = [routing.ExistingRow(pk=5, query_offer_id=12, kind="gold", status="open")]
+    plan = _plan(queries, existing, gold=4, seed=3)
+    assert len(plan.gold_rows) == 3 and plan.n_gold == 4  # one gold row existed
+    assert all(r.kind == "gold" and r.truth == "none" for r in plan.gold_rows)
+    assert {r.query_offer_id for r in plan.gold_rows} <= set(range(1, 11))
+    assert plan.gold_rows == _plan(queries, existing, gold=4, seed=3).gold_rows
+    others = {
+        tuple(r.query_offer_id for r in _plan(queries, existing, gold=4, seed=s).gold_rows)
+        for s in range(10)
+    }
+    assert len(others) > 1  # the draw depends on the seed
+    assert _plan(queries, existing, gold=1).gold_rows == ()
+
+
+def test_plan_values_are_the_model_choices():
+    from validation.models import ReviewRow
+
+    assert {routing.ROW_REVIEW, routing.ROW_GOLD} == set(ReviewRow.Kind.values)
+    assert {routing.ROW_OPEN, routing.ROW_CLOSED} < set(ReviewRow.Status.values)
+    assert {routing.TRUTH_UNKNOWN, routing.TRUTH_MATCH, routing.TRUTH_NONE} == set(
+        ReviewRow.Truth.values
+    )
