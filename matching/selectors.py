@@ -137,8 +137,9 @@ def check_run_done(run: MatchRun) -> None:
     """Raise RunNotDone (with a message for the user) unless the run finished successfully."""
     if run.status != MatchRun.Status.DONE:
         raise RunNotDone(
-            f"Match run #{run.pk} is {run.get_status_display()!s}, not done: its candidates may "
-            "be incomplete, so it cannot be routed, triaged or exported. Run `match` again."
+            f"Match run #{run.pk} is {run.status}, not done: its candidates may be incomplete, "
+            "so it cannot be routed, triaged or exported. Wait until it is done, or run `match` "
+            "again."
         )
 
 

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from matching.models import Offer
-from validation.models import Judgement, ReviewLease, ReviewRow
+from matching.models import MatchRun, Offer
+from validation.models import Export, Judgement, ReviewLease, ReviewRow, Routing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -190,3 +190,28 @@ def test_superuser_is_admin(client, run):
     login(client, su)
     assert client.get(reverse("validation:runs")).status_code == 200
     assert client.get("/admin/validation/reviewsettings/").status_code == 200
+
+
+@pytest.mark.parametrize("status", [MatchRun.Status.RUNNING, MatchRun.Status.FAILED])
+def test_triage_and_export_refuse_a_run_that_is_not_done(client, run, admin_user, status):
+    run.status = status
+    run.save(update_fields=["status"])
+    login(client, admin_user)
+    url = reverse("validation:triage", args=[run.pk])
+    message = f"Match run #{run.pk} is {status}, not done"
+    resp = client.get(url)
+    assert resp.status_code == 409 and message in resp.content.decode()
+    assert b"routing-form" not in resp.content
+    resp = client.post(url, {"accept": "0.8", "review": "0.5", "target_precision": "0.99"})
+    assert resp.status_code == 409 and message in resp.content.decode()
+    assert not Routing.objects.filter(run=run).exists()
+    resp = client.post(reverse("validation:export", args=[run.pk]), follow=True)
+    assert resp.redirect_chain[0] == (reverse("validation:runs"), 302)
+    assert message in resp.content.decode()
+    assert not Export.objects.filter(run=run).exists()
+
+
+def test_unknown_run_is_404(client, admin_user):
+    login(client, admin_user)
+    assert client.get(reverse("validation:triage", args=[999])).status_code == 404
+    assert client.post(reverse("validation:export", args=[999])).status_code == 404

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from matching.models import Offer
+import pytest
+
+from matching.models import MatchRun, Offer
+from matching.selectors import RunNotDone
 from validation.models import Decision, Judgement, ReviewRow, Routing
 from validation.services import review as review_services
 from validation.services.routing import route_run
@@ -81,3 +84,14 @@ def test_human_decision_beats_auto_after_rerouting(run, validators):
     route_run(run=run, accept=0.0, review=0.0)  # everything auto-accepted now
     d = Decision.objects.get(run=run, query_offer=row.query_offer)
     assert d.source == "human" and d.matched_offer is None
+
+
+@pytest.mark.parametrize("status", [MatchRun.Status.RUNNING, MatchRun.Status.FAILED])
+def test_a_run_that_is_not_done_is_not_routed(run, status):
+    run.status = status
+    run.save(update_fields=["status"])
+    with pytest.raises(RunNotDone, match=f"run #{run.pk} is {status}, not done"):
+        route_run(run=run, accept=0.8, review=0.5)
+    assert not Routing.objects.filter(run=run).exists()
+    assert not ReviewRow.objects.filter(run=run).exists()
+    assert not Decision.objects.filter(run=run).exists()
