@@ -1,5 +1,9 @@
 """Routing by thresholds on the top-1 similarity (plain Python + numpy, no ORM).
 
+Two parts: thresholds and bands (suggestions from the run's PR curve, expected precision per
+band), and ``plan_routing``, which decides on plain facts what a routing does to a run's rows
+and decisions (services/routing.py loads the facts and applies the plan).
+
 Bands for a query with top-1 similarity ``s``:
 
 * ``auto``    ``s >= accept`` (``accept is None``: no query is auto-accepted)
