@@ -504,7 +504,7 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
 
 
 def export_dir() -> Path:
-    return Path(getattr(settings, "FASHIONID_EXPORT_DIR", settings.VAR_DIR / "exports"))
+    return Path(settings.FASHIONID_EXPORT_DIR)
 
 
 def write_export(*, run: MatchRun, path: Path) -> tuple[int, int]:
