@@ -7,9 +7,13 @@ MEDIA_ROOT    where imported images, embeddings and models are stored (default: 
 SECRET_KEY    required unless DEBUG is on (then a development default is used)
 DEBUG         "1"/"true" to enable (default off)
 ALLOWED_HOSTS comma-separated (default: localhost,127.0.0.1 when DEBUG, else empty)
+FASHIONID_HTTPS  HTTPS-only settings (HSTS, SSL redirect, secure cookies); default on unless
+              DEBUG. "0" for a plain-HTTP intranet install (then `check --deploy` warns).
+The README's Configuration table lists every variable.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,6 +37,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -51,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",
     "fashionid_app",
     "matching",
     "validation",
@@ -65,7 +80,41 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, as django-axes asks: turns a refused (locked-out) login into the lockout page
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): the axes backend comes first and refuses a locked-out
+# (username, IP address) pair before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("FASHIONID_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("FASHIONID_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Transport security. On by default in production (DEBUG off), so that `manage.py check
+# --deploy` passes; FASHIONID_HTTPS=0 turns the HTTPS-only ones off for a plain-HTTP intranet.
+FASHIONID_HTTPS = env_bool("FASHIONID_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = FASHIONID_HTTPS
+SESSION_COOKIE_SECURE = FASHIONID_HTTPS
+CSRF_COOKIE_SECURE = FASHIONID_HTTPS
+SECURE_HSTS_SECONDS = env_int("FASHIONID_HSTS_SECONDS", 31_536_000) if FASHIONID_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FASHIONID_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("FASHIONID_HSTS_PRELOAD", True)
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (overwriting any the
+# client sent): trust that header to tell HTTPS requests.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FASHIONID_TLS_PROXY", False) else None
+)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 ROOT_URLCONF = "fashionid_app.urls"
 
@@ -131,8 +180,10 @@ RQ_QUEUES = {
     for name in JOB_QUEUES
 }
 
-# Data shown in the UI as synthetic (set by the demo command for its generated catalogue).
-FASHIONID_SYNTHETIC_DATA = env_bool("FASHIONID_SYNTHETIC_DATA", False)
+# Encoding: image-loading worker processes per encode call (0: load in the calling process).
+FASHIONID_ENCODE_WORKERS = env_int("FASHIONID_ENCODE_WORKERS", 2)
+# Export files (CSV) are written here, outside MEDIA_ROOT: only the export view serves them.
+FASHIONID_EXPORT_DIR = Path(os.environ.get("FASHIONID_EXPORT_DIR", VAR_DIR / "exports"))
 
 LOGGING = {
     "version": 1,

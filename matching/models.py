@@ -11,6 +11,10 @@ class Shop(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    synthetic = models.BooleanField(
+        default=False,
+        help_text="generated data (set by whoever imports it: the demo); the UI says so",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -44,11 +44,10 @@ def run_candidates(run: MatchRun, *, query_offer_ids=None) -> dict[int, list[Can
 
 
 def catalogue_is_synthetic() -> bool:
-    """Whether the imported catalogue is the generated demo one (the UI says so)."""
-    from demo.catalogue import DEMO_FOLDER_NAME
-    from matching.models import ImportBatch
+    """Whether any shop holds generated data (Shop.synthetic; the UI labels it)."""
+    from matching.models import Shop
 
-    return ImportBatch.objects.filter(source__endswith=DEMO_FOLDER_NAME).exists()
+    return Shop.objects.filter(synthetic=True).exists()
 
 
 # --- matching engine reads (encode / train / match / benchmark) ------------------------------

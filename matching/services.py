@@ -192,7 +192,7 @@ def encode_offers(
 
 
 def _default_workers() -> int:
-    return int(getattr(settings, "FASHIONID_ENCODE_WORKERS", 2))
+    return settings.FASHIONID_ENCODE_WORKERS
 
 
 def encode_chunk(

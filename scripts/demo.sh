@@ -11,7 +11,6 @@ unset DATABASE_URL REDIS_URL
 catalogue=${1:-}
 .venv/bin/python manage.py migrate --no-input -v0
 if [[ -z "$catalogue" ]]; then
-  export FASHIONID_SYNTHETIC_DATA=1
   .venv/bin/python manage.py demo
 else
   .venv/bin/python manage.py demo --catalogue "$catalogue"

@@ -16,6 +16,20 @@ import pytest
 from matching.catalogue import COLUMNS as CATALOGUE_COLUMNS
 
 
+def pytest_configure(config):
+    """The test client and the browser tests' live server speak plain HTTP, like an intranet
+    install with FASHIONID_HTTPS=0 (set here, before any middleware reads it; the production
+    HTTPS settings are checked by tests/fashionid_app/test_settings.py with `check --deploy`)."""
+    if not config.pluginmanager.hasplugin("django"):
+        return
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(request, tmp_path_factory):
     """A fresh MEDIA_ROOT per test; jobs inline unless the test is marked `redis`."""

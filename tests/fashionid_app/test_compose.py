@@ -57,3 +57,10 @@ def test_app_services_use_postgres_and_redis():
     assert web["environment"]["DATABASE_URL"].startswith("postgres://")
     assert web["environment"]["REDIS_URL"].startswith("redis://")
     assert (ROOT / "Dockerfile").is_file()
+
+
+def test_https_settings_can_be_set_when_composing():
+    """Production defaults to HTTPS only; the intranet override reaches the containers."""
+    env = COMPOSE["services"]["web"]["environment"]
+    assert env["FASHIONID_HTTPS"] == "${FASHIONID_HTTPS:-1}"
+    assert env["FASHIONID_TLS_PROXY"] == "${FASHIONID_TLS_PROXY:-0}"

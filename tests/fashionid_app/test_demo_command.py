@@ -1,16 +1,19 @@
 """The demo command runs the whole pipeline and ends with rows for validators to judge."""
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from matching.models import Candidate, MatchRun, Offer, ProjectionModel
+from demo import catalogue as demo_catalogue
+from matching.models import Candidate, MatchRun, Offer, ProjectionModel, Shop
 from validation.models import ReviewRow
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
-def test_demo_runs_import_encode_train_match_route_and_creates_accounts(settings, tmp_path, capsys):
+def test_demo_runs_import_encode_train_match_route_and_creates_accounts(
+    settings, tmp_path, capsys, client
+):
     settings.VAR_DIR = tmp_path
     call_command(
         "demo",
@@ -33,6 +36,13 @@ def test_demo_runs_import_encode_train_match_route_and_creates_accounts(settings
         if line.strip().startswith(("admin", "validator"))
     )
     assert set(passwords) == {"admin", "validator1", "validator2", "validator3"}
-    assert authenticate(username="validator2", password=passwords["validator2"]) is not None
-    assert authenticate(username="admin", password=passwords["admin"]).is_superuser
+    assert User.objects.get(username="validator2").check_password(passwords["validator2"])
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(passwords["admin"])
     assert (tmp_path / "synthetic-demo-catalogue" / "offers.csv").is_file()
+    # the generated catalogue is recorded as synthetic, and the UI says so
+    assert set(Shop.objects.filter(synthetic=True).values_list("name", flat=True)) == set(
+        demo_catalogue.SHOP_NAMES
+    )
+    client.force_login(admin)
+    assert "synthetic demo data" in client.get("/runs/").content.decode()

@@ -23,8 +23,8 @@ EXPORT_JOB = "validation.jobs.run_export"
 
 
 def export_dir() -> Path:
-    """Where export files are written (outside media: media is readable by every user)."""
-    return Path(getattr(settings, "FASHIONID_EXPORT_DIR", settings.VAR_DIR / "exports"))
+    """Where export files are written (outside media: exports are never served from there)."""
+    return Path(settings.FASHIONID_EXPORT_DIR)
 
 
 def write_export(*, run: MatchRun, path: Path) -> tuple[int, int]:

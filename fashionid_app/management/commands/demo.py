@@ -4,9 +4,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from demo import catalogue as demo_catalogue
+from demo.services import mark_shops_synthetic
 from fashionid_app.accounts import ensure_account
 from fashionid_app.pipeline import run_pipeline
-from demo import catalogue as demo_catalogue
 from matching.catalogue import CatalogueError
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig
@@ -62,6 +63,9 @@ class Command(BaseCommand):
             )
         except (CatalogueError, ValueError) as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            if options["catalogue"] is None:  # generated here: the UI labels it synthetic
+                mark_shops_synthetic(names=demo_catalogue.SHOP_NAMES)
         admin_password = ensure_account(username="admin", group="Admins", superuser=True)
         lines = [f"  admin        password {admin_password}"]
         for number in range(1, options["validators"] + 1):
