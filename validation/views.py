@@ -76,12 +76,13 @@ def undo(request: HttpRequest) -> HttpResponse:
     return redirect("validation:review")
 
 
+@never_cache
 @validator_required
 def feedback(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "validation/feedback.html",
-        {"fb": selectors.feedback_mistakes(validator=request.user)},
+        {"fb": services.show_feedback(validator=request.user)},
     )
 
 

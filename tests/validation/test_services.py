@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from validation import selectors, services
 from validation.assignment import LeasePolicy
-from validation.models import Decision, Judgement, ReviewLease, ReviewRow, Routing
+from validation.models import (
+    Decision,
+    Judgement,
+    ReviewLease,
+    ReviewRow,
+    ReviewSettings,
+    Routing,
+)
 from validation.simulation import pick_slot, simulate
 
 from .conftest import make_user
@@ -326,7 +333,10 @@ def test_feedback_shows_own_mistakes_only(run, validators):
         services.judge_row(validator=v1, lease_id=lease.pk, slot=_slot_for(lease.row, v1, choice))
         if lease.row_id == row.pk:
             break
-    fb1 = selectors.feedback_mistakes(validator=v1)
+    # answers appear only once the undo window has passed (feedback_rules)
+    assert selectors.feedback_mistakes(validator=v1)["mistakes"] == []
+    later = timezone.now() + timedelta(seconds=ReviewSettings.load().undo_seconds + 1)
+    fb1 = selectors.feedback_mistakes(validator=v1, now=later)
     assert fb1["n"] >= 1 and fb1["mistakes"]
     assert selectors.feedback_mistakes(validator=v2)["n"] == 0
 

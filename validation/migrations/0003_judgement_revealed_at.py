@@ -1,0 +1,19 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("validation", "0002_review"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="judgement",
+            name="revealed_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="when its answer was first shown to the validator (feedback); no undo after",
+                null=True,
+            ),
+        ),
+    ]
