@@ -175,7 +175,7 @@ class Judgement(models.Model):
     revealed_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="when its answer was first shown to the validator (feedback); no undo after",
+        help_text="when its answer was first shown to the validator; no undo after that",
     )
 
     class Meta:

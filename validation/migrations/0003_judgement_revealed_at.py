@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
             name="revealed_at",
             field=models.DateTimeField(
                 blank=True,
-                help_text="when its answer was first shown to the validator (feedback); no undo after",
+                help_text="when its answer was first shown to the validator; no undo after that",
                 null=True,
             ),
         ),
