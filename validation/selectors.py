@@ -253,7 +253,7 @@ def feedback_mistakes(
             query_offer_id=j.row.query_offer_id, truth_offer_id=j.row.truth_offer_id
         )
         related = set().union(*(by_offer[o] for o in offers)) - {j.row_id}
-        if not feedback_rules.may_show(
+        if j.row_id not in states or not feedback_rules.may_show(
             own=states[j.row_id],
             related=[states[pk] for pk in related],
             now=now,
