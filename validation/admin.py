@@ -57,7 +57,15 @@ class RoutingAdmin(admin.ModelAdmin):
 class JudgementInline(admin.TabularInline):
     model = Judgement
     extra = 0
-    fields = ("validator", "choice", "slot", "created_at", "seconds_spent", "undone_at")
+    fields = (
+        "validator",
+        "choice",
+        "slot",
+        "created_at",
+        "seconds_spent",
+        "undone_at",
+        "revealed_at",
+    )
     readonly_fields = fields
     can_delete = False
 
@@ -94,6 +102,7 @@ class JudgementAdmin(admin.ModelAdmin):
         "created_at",
         "seconds_spent",
         "undone_at",
+        "revealed_at",
     )
     list_filter = ("validator", "row__kind")
     raw_id_fields = ("row",)

@@ -168,6 +168,11 @@ class Judgement(models.Model):
     created_at = models.DateTimeField()
     seconds_spent = models.FloatField()
     undone_at = models.DateTimeField(null=True, blank=True)
+    revealed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when its answer was first shown to the validator; no undo after that",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -84,12 +84,13 @@ def undo(request: HttpRequest) -> HttpResponse:
     return redirect("validation:review")
 
 
+@never_cache
 @validator_required
 def feedback(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "validation/feedback.html",
-        {"fb": review_selectors.feedback_mistakes(validator=request.user)},
+        {"fb": review_services.show_feedback(validator=request.user)},
     )
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from matching import selectors as matching_selectors
 from matching.models import Offer
-from validation import assignment
-from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings
+from validation import assignment, feedback_rules
+from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings, ReviewSkip
 
 
 def slot_order_for(*, row: ReviewRow, validator_id: int) -> list[int]:
@@ -66,30 +70,134 @@ def validator_counters(*, validator: AbstractBaseUser) -> dict:
     }
 
 
+def answer_shown_exists(*, validator: AbstractBaseUser) -> Exists:
+    """For ReviewRow querysets: has the answer to this row, or to a related row
+    (feedback_rules.rows_related: they share the query offer or the true match), been shown to
+    the validator on their feedback page?"""
+    shown = Judgement.objects.filter(validator=validator, revealed_at__isnull=False)
+    return Exists(
+        shown.filter(
+            Q(row__query_offer_id=OuterRef("query_offer_id"))
+            | Q(row__truth_offer_id=OuterRef("query_offer_id"))
+            | Q(row__query_offer_id=OuterRef("truth_offer_id"))
+            | Q(row__truth_offer_id=OuterRef("truth_offer_id"))
+        )
+    )
+
+
+def answer_shown(*, validator: AbstractBaseUser, row: ReviewRow) -> bool:
+    return (
+        ReviewRow.objects.filter(pk=row.pk)
+        .filter(answer_shown_exists(validator=validator))
+        .exists()
+    )
+
+
 def can_undo(*, validator: AbstractBaseUser) -> bool:
     cfg = ReviewSettings.load()
     last = (
         Judgement.objects.filter(validator=validator, undone_at__isnull=True)
+        .select_related("row")
         .order_by("-created_at", "-id")
         .first()
     )
     return (
-        last is not None and (timezone.now() - last.created_at).total_seconds() <= cfg.undo_seconds
+        last is not None
+        and feedback_rules.may_undo(
+            judged_at=last.created_at,
+            answer_shown=answer_shown(validator=validator, row=last.row),
+            now=timezone.now(),
+            undo_seconds=cfg.undo_seconds,
+        ).allowed
     )
 
 
-def feedback_mistakes(*, validator: AbstractBaseUser, limit: int = 50) -> dict:
-    """The validator's own judgements on rows with a known answer where they were wrong."""
-    js = (
+def _rows_for_viewer(
+    *, validator: AbstractBaseUser, judgements: list[Judgement]
+) -> tuple[dict[int, feedback_rules.RowForViewer], dict[int, set[int]]]:
+    """Every row related to one of the validator's judgements (in any run), as the validator
+    can act on it; and offer id -> the pks of those rows whose answer is about that offer."""
+    mine = Judgement.objects.filter(validator=validator, undone_at__isnull=True)
+    related = ReviewRow.objects.filter(
+        Q(query_offer_id__in=mine.values("row__query_offer_id"))
+        | Q(query_offer_id__in=mine.values("row__truth_offer_id"))
+        | Q(truth_offer_id__in=mine.values("row__query_offer_id"))
+        | Q(truth_offer_id__in=mine.values("row__truth_offer_id"))
+    )
+    last = dict(
+        Judgement.objects.filter(row__in=related, undone_at__isnull=True)
+        .values_list("row_id")
+        .annotate(last=Max("created_at"))
+    )
+    skipped = set(
+        ReviewSkip.objects.filter(validator=validator, row__in=related).values_list(
+            "row_id", flat=True
+        )
+    )
+    by_row = {j.row_id: j for j in judgements}
+    shown_offers: set[int] = set()
+    for j in judgements:
+        if j.revealed_at is not None:
+            shown_offers |= feedback_rules.answer_offers(
+                query_offer_id=j.row.query_offer_id, truth_offer_id=j.row.truth_offer_id
+            )
+    states: dict[int, feedback_rules.RowForViewer] = {}
+    by_offer: dict[int, set[int]] = defaultdict(set)
+    for pk, status, query_id, truth_id in related.values_list(
+        "pk", "status", "query_offer_id", "truth_offer_id"
+    ):
+        offers = feedback_rules.answer_offers(query_offer_id=query_id, truth_offer_id=truth_id)
+        for o in offers:
+            by_offer[o].add(pk)
+        j = by_row.get(pk)
+        states[pk] = feedback_rules.RowForViewer(
+            status=status,
+            viewer_judged_at=j.created_at if j else None,
+            viewer_answer_shown=bool(offers & shown_offers),
+            viewer_skipped=pk in skipped,
+            last_judged_at=last.get(pk),
+        )
+    return states, by_offer
+
+
+def feedback_mistakes(
+    *, validator: AbstractBaseUser, limit: int = 50, now: datetime | None = None
+) -> dict:
+    """The validator's own judgements on rows with a known answer where they were wrong.
+
+    Only judgements they can no longer change count (feedback_rules.may_show): the others are
+    "pending" (counted over all their judgements, known answer or not, so the count does not
+    tell which rows are gold). ``revealed_ids``: the judgements whose answers this feedback
+    shows (services.show_feedback records that).
+    """
+    cfg = ReviewSettings.load()
+    now = now or timezone.now()
+    js = list(
         Judgement.objects.filter(validator=validator, undone_at__isnull=True)
-        .exclude(row__truth=ReviewRow.Truth.UNKNOWN)
         .select_related("row")
-        .order_by("-created_at")
+        .order_by("-created_at", "-id")
     )
-    n = correct = 0
+    states, by_offer = _rows_for_viewer(validator=validator, judgements=js)
+    n = correct = pending = 0
     mistakes = []
+    revealed_ids = []
     for j in js:
+        offers = feedback_rules.answer_offers(
+            query_offer_id=j.row.query_offer_id, truth_offer_id=j.row.truth_offer_id
+        )
+        related = set().union(*(by_offer[o] for o in offers)) - {j.row_id}
+        if j.row_id not in states or not feedback_rules.may_show(
+            own=states[j.row_id],
+            related=[states[pk] for pk in related],
+            now=now,
+            undo_seconds=cfg.undo_seconds,
+        ):
+            pending += 1
+            continue
+        if j.row.truth == ReviewRow.Truth.UNKNOWN:
+            continue
         n += 1
+        revealed_ids.append(j.pk)
         answer = str(j.row.truth_offer_id) if j.row.truth == ReviewRow.Truth.MATCH else "none"
         if j.choice == answer:
             correct += 1
@@ -119,4 +227,12 @@ def feedback_mistakes(*, validator: AbstractBaseUser, limit: int = 50) -> dict:
         }
         for j in mistakes
     ]
-    return {"n": n, "correct": correct, "accuracy": correct / n if n else None, "mistakes": items}
+    return {
+        "n": n,
+        "correct": correct,
+        "accuracy": correct / n if n else None,
+        "mistakes": items,
+        "pending": pending,
+        "revealed_ids": revealed_ids,
+        "undo_seconds": cfg.undo_seconds,
+    }

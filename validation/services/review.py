@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from matching import selectors as matching_selectors
 from matching.models import MatchRun
-from validation import aggregation, assignment
+from validation import aggregation, assignment, feedback_rules
 from validation.models import (
     Decision,
     Judgement,
@@ -111,6 +111,7 @@ def lease_next_row(
 def _lease_from_pool(
     *, validator: AbstractBaseUser, kind: str, order_by: tuple[str, ...], now, cfg, run=None
 ) -> ReviewLease | None:
+
     live = (
         ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
         .order_by()
@@ -127,6 +128,9 @@ def _lease_from_pool(
         .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)))
         .filter(live__lt=F("judgements_needed") - F("n_judgements"))
         .filter(~Exists(mine), ~Exists(skipped))
+        .filter(
+            ~review_selectors.answer_shown_exists(validator=validator)
+        )  # never a row whose answer was shown to them
         .filter(**({"run": run} if run is not None else {}))
         .order_by(*order_by)
         .select_for_update(skip_locked=True)
@@ -199,19 +203,30 @@ def judge_row(
 
 
 def undo_last_judgement(*, validator: AbstractBaseUser, now: datetime | None = None) -> Judgement:
-    """Undo the validator's latest judgement within ReviewSettings.undo_seconds; the row is
-    recomputed and leased back to them so they can judge it again."""
+    """Undo the validator's latest judgement within ReviewSettings.undo_seconds, unless its
+    answer has been shown to them (feedback_rules.may_undo); the row is recomputed and leased
+    back to them so they can judge it again."""
+
     cfg = ReviewSettings.load()
     now = now or timezone.now()
     with transaction.atomic():
         _lock_user(validator)
         judgement = (
             Judgement.objects.filter(validator=validator, undone_at__isnull=True)
+            .select_related("row")
             .order_by("-created_at", "-id")
             .first()
         )
-        if judgement is None or (now - judgement.created_at).total_seconds() > cfg.undo_seconds:
-            raise ReviewError("Nothing to undo (only the last judgement, for a short while).")
+        if judgement is None:
+            raise ReviewError(feedback_rules.REFUSE_WINDOW)
+        verdict = feedback_rules.may_undo(
+            judged_at=judgement.created_at,
+            answer_shown=review_selectors.answer_shown(validator=validator, row=judgement.row),
+            now=now,
+            undo_seconds=cfg.undo_seconds,
+        )
+        if not verdict.allowed:
+            raise ReviewError(verdict.reason)
         row = ReviewRow.objects.select_for_update().get(pk=judgement.row_id)
         judgement.undone_at = now
         judgement.save(update_fields=["undone_at"])
@@ -229,6 +244,23 @@ def undo_last_judgement(*, validator: AbstractBaseUser, now: datetime | None = N
                 expires_at=now + timedelta(minutes=cfg.lease_minutes),
             )
     return judgement
+
+
+def show_feedback(*, validator: AbstractBaseUser, now: datetime | None = None) -> dict:
+    """The validator's feedback (selectors.feedback_mistakes: only answers they can no longer
+    act on); records on each judgement whose answer it shows that it was shown
+    (Judgement.revealed_at), which ends undo for it and for related rows."""
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_user(validator)  # serialised with undo
+        fb = review_selectors.feedback_mistakes(validator=validator, now=now)
+        ids = fb["revealed_ids"]
+        for i in range(0, len(ids), 500):
+            Judgement.objects.filter(pk__in=ids[i : i + 500], revealed_at__isnull=True).update(
+                revealed_at=now
+            )
+    return fb
 
 
 def skip_row(*, validator: AbstractBaseUser, lease_id: int) -> None:

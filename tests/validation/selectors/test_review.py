@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from validation.models import ReviewRow
+from datetime import timedelta
+
+from django.utils import timezone
+
+from validation.models import ReviewRow, ReviewSettings
 from validation.selectors.review import feedback_mistakes
 from validation.services import review as services
 from validation.services.routing import route_run
@@ -22,6 +26,9 @@ def test_feedback_shows_own_mistakes_only(run, validators):
         services.judge_row(validator=v1, lease_id=lease.pk, slot=slot_for(lease.row, v1, choice))
         if lease.row_id == row.pk:
             break
-    fb1 = feedback_mistakes(validator=v1)
+    # answers appear only once the undo window has passed (feedback_rules)
+    assert feedback_mistakes(validator=v1)["mistakes"] == []
+    later = timezone.now() + timedelta(seconds=ReviewSettings.load().undo_seconds + 1)
+    fb1 = feedback_mistakes(validator=v1, now=later)
     assert fb1["n"] >= 1 and fb1["mistakes"]
     assert feedback_mistakes(validator=v2)["n"] == 0
