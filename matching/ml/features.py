@@ -1,10 +1,9 @@
-"""Offer features: text normalisation, brand normalisation, numeric vector, image-set pooling."""
+"""Offer features: text normalisation, numeric vector, image-set pooling, feature-set names."""
 
 from __future__ import annotations
 
 import math
 import re
-import string
 import unicodedata
 import warnings
 from collections.abc import Sequence
@@ -13,8 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from matching.ml.match_config import FEATURE_BLOCKS
+
 _WHITESPACE = re.compile(r"\s+")
-_PUNCTUATION = re.compile(rf"[{re.escape(string.punctuation)}\u2010-\u2015\u2018-\u201f]+")
+
+DEFAULT_FEATURES = FEATURE_BLOCKS
 
 NUMERIC_RAW_COLUMNS = ("n_sizes", "log_n_sizes", "log_price")
 NUMERIC_COLUMNS = (*NUMERIC_RAW_COLUMNS, "sizes_missing", "price_missing")
@@ -32,18 +34,6 @@ def normalise_text(brand: str | None, title: str | None) -> str:
     """
     parts = [_nfkc_collapse(brand), _nfkc_collapse(title)]
     return " ".join(p for p in parts if p)
-
-
-def normalise_brand(brand: str | None) -> str:
-    """Brand for comparisons: NFKC, case-folded, punctuation removed, whitespace collapsed.
-
-    Apostrophes vanish (``"Levi's" -> "levis"``); other punctuation becomes a space
-    (``"Adidas-Performance" -> "adidas performance"``).
-    """
-    text = unicodedata.normalize("NFKC", brand or "").casefold()
-    text = re.sub(r"['\u2019`´]", "", text)
-    text = _PUNCTUATION.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
 
 
 def numeric_vector(*, sizes: Sequence[str] | None, price: float | None) -> np.ndarray:
@@ -133,3 +123,22 @@ def pool_image_embeddings(
     counts = np.bincount(idx, minlength=n_offers)
     pooled = sums.numpy() / np.maximum(counts, 1)[:, None]
     return pooled.astype(np.float32), counts > 0
+
+
+def parse_features(
+    value: str | Sequence[str] | None, default: Sequence[str] = DEFAULT_FEATURES
+) -> tuple[str, ...]:
+    """ "image+text" / "image,text" / ["image", "text"] -> canonical ordered tuple."""
+    if value is None or value == "":
+        return tuple(default)
+    items = value.replace("+", ",").split(",") if isinstance(value, str) else list(value)
+    chosen = {item.strip() for item in items if item.strip()}
+    unknown = chosen - set(FEATURE_BLOCKS)
+    if unknown or not chosen:
+        raise ValueError(f"features must be among {', '.join(FEATURE_BLOCKS)}; got {value!r}")
+    return tuple(b for b in FEATURE_BLOCKS if b in chosen)
+
+
+def features_name(features: Sequence[str]) -> str:
+    """("image", "text") -> "image+text" (as stored on models and runs)."""
+    return "+".join(features)
