@@ -3,109 +3,24 @@
 `run_benchmark` works on the CURRENT database; the `benchmark` command runs it in a child
 process whose DATABASE_URL / MEDIA_ROOT point into a temporary folder (an isolated database).
 
-Config names: ``<kind>:<features>[@key=value,...]`` with kind ``raw`` (no training), ``proj``
-(linear projection) or ``mlp`` (one hidden layer of 256), features joined by ``+`` from
-image, text, numeric, and optional training overrides, e.g. ``proj:image+text+numeric@bs=1024``
-(keys: bs, lone, dim, hidden, epochs, lr, temp, seed, patience).
+Config names: see :mod:`matching.benchmark_configs` (e.g. ``proj:image+text+numeric@bs=1024``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 
 from matching import selectors
+from matching.benchmark_configs import default_configs, parse_config
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.evaluation import format_pct
-from matching.ml.features import parse_features
 from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
 from matching.models import OfferImage
 from matching.services import encoding, training
 from matching.services import matching as matching_service
-
-KINDS = ("raw", "proj", "mlp")
-MLP_HIDDEN = 256
-OVERRIDE_KEYS = {
-    "bs": ("batch_size", int),
-    "lone": ("lone_share", float),
-    "dim": ("dim", int),
-    "hidden": ("hidden", int),
-    "epochs": ("epochs", int),
-    "lr": ("lr", float),
-    "temp": ("temperature", float),
-    "seed": ("seed", int),
-    "patience": ("patience", int),
-}
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    name: str
-    kind: str
-    features: tuple[str, ...]
-    overrides: dict = field(default_factory=dict, hash=False)
-
-    def train_config(self, base: TrainConfig) -> TrainConfig:
-        config = replace(base, hidden=MLP_HIDDEN) if self.kind == "mlp" else base
-        return replace(config, **self.overrides)
-
-
-def split_configs(value: str) -> list[str]:
-    """ "raw:text,proj:text@bs=64,lone=0.5" -> ["raw:text", "proj:text@bs=64,lone=0.5"]."""
-    return [c for c in re.split(r",(?=\s*(?:raw|proj|mlp):)", value) if c.strip()]
-
-
-def parse_config(name: str) -> BenchConfig:
-    name = name.strip()
-    head, _, tail = name.partition("@")
-    kind, _, feats = head.partition(":")
-    if kind not in KINDS or not feats:
-        raise ValueError(f"config {name!r}: expected <raw|proj|mlp>:<features>[@key=value,...]")
-    features = parse_features(feats)
-    overrides = {}
-    for item in filter(None, tail.split(",")):
-        key, _, value = item.partition("=")
-        if key not in OVERRIDE_KEYS or not value:
-            raise ValueError(
-                f"config {name!r}: unknown override {item!r} ({', '.join(OVERRIDE_KEYS)})"
-            )
-        attr, cast = OVERRIDE_KEYS[key]
-        overrides[attr] = cast(value)
-    if kind == "raw" and overrides:
-        raise ValueError(f"config {name!r}: raw configs are not trained")
-    return BenchConfig(name=name, kind=kind, features=features, overrides=overrides)
-
-
-def default_configs(*, has_images: bool) -> list[str]:
-    """Every config the catalogue supports (no image configs for a text-only catalogue)."""
-    if has_images:
-        raw = ["image", "text", "image+text", "image+text+numeric"]
-        proj = ["image", "text", "image+text", "image+text+numeric"]
-        mlp = ["image+text+numeric"]
-    else:
-        raw = ["text", "text+numeric"]
-        proj = ["text", "text+numeric"]
-        mlp = ["text+numeric"]
-    return [f"raw:{f}" for f in raw] + [f"proj:{f}" for f in proj] + [f"mlp:{f}" for f in mlp]
-
-
-def ablation_configs(
-    *,
-    features: str,
-    batch_sizes: Sequence[int] = (),
-    lone_shares: Sequence[float] = (),
-    dims: Sequence[int] = (),
-) -> list[str]:
-    """The paper's sweeps, over the linear projection of ``features``."""
-    out = [f"proj:{features}@bs={b}" for b in batch_sizes]
-    out += [f"proj:{features}@lone={s:g}" for s in lone_shares]
-    out += [f"proj:{features}@dim={d}" for d in dims]
-    return out
-
 
 Log = Callable[[str], None]
 
@@ -190,7 +105,7 @@ def run_benchmark(
                 since=cutoff,
                 model=model if model is not None else "raw",
                 features=config.features,
-                config=match_config,
+                config=config.match_config(match_config),
                 image_spec=image_spec,
                 text_spec=text_spec,
             )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what fashionID needs on a fresh Debian machine, from the project's own files.
-#   scripts/bootstrap.sh          Python virtual environment (.venv) with requirements.txt
+#   scripts/bootstrap.sh          Python virtual environment (.venv) with requirements.txt and
+#                                 the project itself (editable, so bench/ scripts import it)
 #   scripts/bootstrap.sh --system also Debian packages for tests: postgresql, redis-server, chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,15 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
     tail -n 40 .venv/pip.log; echo "bootstrap: pip install failed (full log: .venv/pip.log)"; exit 1
   fi
   echo "$want" > "$stamp"
+fi
+# the project itself, editable: bench/ scripts (and anything run outside the checkout) import it
+here=$(pwd -P)
+installed=$(cd / && "$here/.venv/bin/python" -c \
+  'import matching, pathlib; print(pathlib.Path(matching.__file__).resolve().parents[1])' \
+  2>/dev/null || true)
+if [[ "$installed" != "$here" ]]; then
+  echo "bootstrap: installing the project into .venv (pip install --no-deps -e .)"
+  if ! .venv/bin/pip install -q --disable-pip-version-check --no-deps -e . >.venv/pip-project.log 2>&1; then
+    tail -n 20 .venv/pip-project.log; echo "bootstrap: pip install -e . failed (.venv/pip-project.log)"; exit 1
+  fi
 fi

@@ -49,6 +49,18 @@ def numeric_vector(*, sizes: Sequence[str] | None, price: float | None) -> np.nd
     return np.array([*sizes_part, log_price], dtype=np.float64)
 
 
+def numeric_matrix(items: Sequence) -> np.ndarray:
+    """:func:`numeric_vector` of every item with ``.sizes`` and ``.price`` (offers, catalogue
+    rows), stacked (n, 3); (0, 3) for none."""
+    rows = [
+        numeric_vector(
+            sizes=item.sizes or None, price=float(item.price) if item.price is not None else None
+        )
+        for item in items
+    ]
+    return np.stack(rows) if rows else np.zeros((0, len(NUMERIC_RAW_COLUMNS)))
+
+
 @dataclass
 class NumericScaler:
     """Turns raw numeric vectors (n, 3) into model inputs (n, 5).

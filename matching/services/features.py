@@ -88,13 +88,7 @@ def load_blocks(
 
 
 def numeric_raw(offers: Sequence[Offer]) -> np.ndarray:
-    rows = [
-        ml_features.numeric_vector(
-            sizes=o.sizes or None, price=float(o.price) if o.price is not None else None
-        )
-        for o in offers
-    ]
-    return np.stack(rows) if rows else np.zeros((0, len(ml_features.NUMERIC_RAW_COLUMNS)))
+    return ml_features.numeric_matrix(offers)
 
 
 def assemble(

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import benchmark
+from matching import benchmark, benchmark_configs
 from matching.management.commands._matching_args import (
     Bar,
     add_match_arguments,
@@ -179,8 +179,8 @@ class Command(BaseCommand):
             lone_share=o["lone_share"], lr=o["lr"], temperature=o["temperature"],
             patience=o["patience"], seed=o["seed"],
         )  # fmt: skip
-        configs = benchmark.split_configs(o["configs"]) if o["configs"] else None
-        ablations = benchmark.ablation_configs(
+        configs = benchmark_configs.split_configs(o["configs"]) if o["configs"] else None
+        ablations = benchmark_configs.ablation_configs(
             features=o["ablation_features"] or "",
             batch_sizes=_numbers(o["batch_sizes"], int),
             lone_shares=_numbers(o["lone_shares"], float),
@@ -193,7 +193,7 @@ class Command(BaseCommand):
                 feats = "image+text+numeric" if OfferImage.objects.exists() else "text+numeric"
                 ablations = [a.replace("proj:@", f"proj:{feats}@") for a in ablations]
             if configs is None:
-                configs = benchmark.default_configs(has_images=OfferImage.objects.exists())
+                configs = benchmark_configs.default_configs(has_images=OfferImage.objects.exists())
             configs = configs + ablations
         bar = Bar(disable=o["no_progress"])
         try:

@@ -3,7 +3,6 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from matching import benchmark
 from matching.models import Offer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -50,20 +49,3 @@ def test_benchmark_rejects_a_missing_catalogue(tmp_path):
             "--query-shops", "b", "--cutoff", "2025-01-01",
         )  # fmt: skip
 
-
-def test_config_names():
-    assert benchmark.split_configs("raw:text,proj:text@bs=64,lone=0.5,mlp:text") == [
-        "raw:text",
-        "proj:text@bs=64,lone=0.5",
-        "mlp:text",
-    ]
-    c = benchmark.parse_config("mlp:text+image@bs=128,lone=0.5")
-    assert c.kind == "mlp" and c.features == ("image", "text")
-    tc = c.train_config(benchmark.TrainConfig())
-    assert (tc.hidden, tc.batch_size, tc.lone_share) == (256, 128, 0.5)
-    assert benchmark.default_configs(has_images=False) == [
-        "raw:text", "raw:text+numeric", "proj:text", "proj:text+numeric", "mlp:text+numeric",
-    ]  # fmt: skip
-    for bad in ("raw:colour", "knn:text", "raw:text@bs=3", "proj:text@foo=1"):
-        with pytest.raises(ValueError):
-            benchmark.parse_config(bad)
