@@ -37,13 +37,18 @@ INTERRUPTED = "interrupted: the process computing this run is gone"
 
 
 def fail_stale_runs() -> int:
-    """Mark runs left "running" by a dead process as failed ("interrupted"); returns how many."""
+    """Mark runs left "running" by a dead process as failed ("interrupted") and drop any
+    candidates they have (none since candidates are written with the final status, but a run
+    killed by an older version could have some); returns how many runs."""
     stale = [run.pk for run in selectors.interrupted_runs()]
     if not stale:
         return 0
-    return MatchRun.objects.filter(pk__in=stale, status=MatchRun.Status.RUNNING).update(
-        status=MatchRun.Status.FAILED, error=INTERRUPTED
-    )
+    with transaction.atomic():
+        n = MatchRun.objects.filter(pk__in=stale, status=MatchRun.Status.RUNNING).update(
+            status=MatchRun.Status.FAILED, error=INTERRUPTED
+        )
+        Candidate.objects.filter(run_id__in=stale).delete()
+    return n
 
 
 def match(

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from matching import embedding_store as store
-from matching.services import encoding, training
-from matching.services import matching as matching_service
 from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
 from matching.models import Candidate, MatchRun, Offer, OfferEmbedding, ProjectionModel
+from matching.services import encoding, training
+from matching.services import matching as matching_service
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -136,4 +136,3 @@ def test_failed_training_is_recorded(imported_cross_shop, specs):
             train_shops=["atelier"], before=dt.date(2000, 1, 1), features="text", config=SMALL
         )
     assert ProjectionModel.objects.get().status == ProjectionModel.Status.FAILED
-
