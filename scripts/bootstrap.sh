@@ -33,12 +33,10 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   fi
   echo "$want" > "$stamp"
 fi
-# the project itself, editable: bench/ scripts (and anything run outside the checkout) import it
+# the project itself, editable, so that bench/ scripts import it (once: a .venv shared by several
+# checkouts keeps pointing at the first; run bench/ scripts of the others with PYTHONPATH=.)
 here=$(pwd -P)
-installed=$(cd / && "$here/.venv/bin/python" -c \
-  'import matching, pathlib; print(pathlib.Path(matching.__file__).resolve().parents[1])' \
-  2>/dev/null || true)
-if [[ "$installed" != "$here" ]]; then
+if ! (cd / && "$here/.venv/bin/python" -c "import matching.ml, core" 2>/dev/null); then
   echo "bootstrap: installing the project into .venv (pip install --no-deps -e .)"
   if ! .venv/bin/pip install -q --disable-pip-version-check --no-deps -e . >.venv/pip-project.log 2>&1; then
     tail -n 20 .venv/pip-project.log; echo "bootstrap: pip install -e . failed (.venv/pip-project.log)"; exit 1
