@@ -11,15 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+from matching.ml.evaluation import format_pct as pct
 
 
 def section(name: str, report: dict, catalogue: str) -> str:

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from matching.ml.match_config import MatchConfig
 
 DIM = 192
-DEFAULT_BRAND_THRESHOLD = 80.0  # = matching.services.DEFAULT_BRAND_THRESHOLD (no Django here)
+DEFAULT_BRAND_THRESHOLD = MatchConfig().brand_threshold
 
 
 def brands(rng, n: int, names: list[str], weights):

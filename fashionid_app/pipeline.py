@@ -13,11 +13,13 @@ from pathlib import Path
 
 from django.db.models import Count
 
-from matching import services as matching_services
 from matching.catalogue_import import import_catalogue
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
 from matching.models import ImportBatch, MatchRun, Offer, ProjectionModel, Shop
+from matching.services import encoding, training
+from matching.services import matching as matching_service
 from validation.services import routing as validation_routing
 
 
@@ -71,8 +73,10 @@ def run_pipeline(
     epochs: int = TrainConfig.epochs,
     image_spec: str = DEFAULT_IMAGE_ENCODER,
     text_spec: str = DEFAULT_TEXT_ENCODER,
+    match_config: MatchConfig | None = None,
     say: Callable[[str], None] = print,
 ) -> PipelineResult:
+    """``match_config``: the scoring of the match run (MatchConfig's defaults when None)."""
     batch = import_catalogue(directory=catalogue)
     say(
         f"imported {batch.n_imported} new, {batch.n_updated} updated, {batch.n_unchanged} "
@@ -86,14 +90,14 @@ def run_pipeline(
     shops = sorted({*chosen.train_shops, chosen.index_shop, chosen.query_shop})
     has_images = Offer.objects.filter(images__isnull=False).exists()
     specs = {"image_spec": image_spec if has_images else None, "text_spec": text_spec}
-    matching_services.encode_offers(shops=shops, **specs)
+    encoding.encode_offers(shops=shops, **specs)
     say("encoded offers (raw embeddings cached)")
     features = (
         "image+text+numeric"
         if Offer.objects.filter(images__isnull=False).exists()
         else "text+numeric"
     )
-    model = matching_services.train_projection(
+    model = training.train_projection(
         train_shops=chosen.train_shops,
         before=chosen.cutoff,
         features=features,
@@ -104,12 +108,13 @@ def run_pipeline(
         f"trained {model}: validation R@1 {model.metrics.get('val_R@1', float('nan')):.3f}, "
         f"best epoch {model.metrics.get('best_epoch')}"
     )
-    run = matching_services.match(
+    run = matching_service.match(
         query_shop=chosen.query_shop,
         index_shop=chosen.index_shop,
         since=chosen.cutoff,
         model=model,
         features=features,
+        config=match_config or MatchConfig(),
         **specs,
     )
     say(f"match run #{run.pk}: {run.n_queries} queries; metrics {_short(run.metrics)}")

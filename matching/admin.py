@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
+from matching import selectors
 from matching.models import (
     Candidate,
     EmbeddingChunk,
@@ -151,7 +152,7 @@ class ProjectionModelAdmin(admin.ModelAdmin):
 class MatchRunAdmin(admin.ModelAdmin):
     list_display = (
         "id",
-        "status",
+        "state",
         "query_shop",
         "index_shop",
         "model",
@@ -162,6 +163,11 @@ class MatchRunAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "query_shop", "index_shop")
     readonly_fields = ("metrics", "pr_curve", "plot")
+
+    @admin.display(description="status", ordering="status")
+    def state(self, run: MatchRun) -> str:
+        """The status, or "interrupted" for a run whose process is gone (stale-run rule)."""
+        return selectors.run_state(run)
 
     @admin.display(description="AUCPR")
     def aucpr(self, run: MatchRun):

@@ -3,103 +3,24 @@
 `run_benchmark` works on the CURRENT database; the `benchmark` command runs it in a child
 process whose DATABASE_URL / MEDIA_ROOT point into a temporary folder (an isolated database).
 
-Config names: ``<kind>:<features>[@key=value,...]`` with kind ``raw`` (no training), ``proj``
-(linear projection) or ``mlp`` (one hidden layer of 256), features joined by ``+`` from
-image, text, numeric, and optional training overrides, e.g. ``proj:image+text+numeric@bs=1024``
-(keys: bs, lone, dim, hidden, epochs, lr, temp, seed, patience).
+Config names: see :mod:`matching.benchmark_configs` (e.g. ``proj:image+text+numeric@bs=1024``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 
-from matching import selectors, services
+from matching import selectors
+from matching.benchmark_configs import default_configs, parse_config
+from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.evaluation import format_pct
+from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
 from matching.models import OfferImage
-
-KINDS = ("raw", "proj", "mlp")
-MLP_HIDDEN = 256
-OVERRIDE_KEYS = {
-    "bs": ("batch_size", int),
-    "lone": ("lone_share", float),
-    "dim": ("dim", int),
-    "hidden": ("hidden", int),
-    "epochs": ("epochs", int),
-    "lr": ("lr", float),
-    "temp": ("temperature", float),
-    "seed": ("seed", int),
-    "patience": ("patience", int),
-}
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    name: str
-    kind: str
-    features: tuple[str, ...]
-    overrides: dict = field(default_factory=dict, hash=False)
-
-    def train_config(self, base: TrainConfig) -> TrainConfig:
-        config = replace(base, hidden=MLP_HIDDEN) if self.kind == "mlp" else base
-        return replace(config, **self.overrides)
-
-
-def split_configs(value: str) -> list[str]:
-    """ "raw:text,proj:text@bs=64,lone=0.5" -> ["raw:text", "proj:text@bs=64,lone=0.5"]."""
-    return [c for c in re.split(r",(?=\s*(?:raw|proj|mlp):)", value) if c.strip()]
-
-
-def parse_config(name: str) -> BenchConfig:
-    name = name.strip()
-    head, _, tail = name.partition("@")
-    kind, _, feats = head.partition(":")
-    if kind not in KINDS or not feats:
-        raise ValueError(f"config {name!r}: expected <raw|proj|mlp>:<features>[@key=value,...]")
-    features = services.parse_features(feats)
-    overrides = {}
-    for item in filter(None, tail.split(",")):
-        key, _, value = item.partition("=")
-        if key not in OVERRIDE_KEYS or not value:
-            raise ValueError(
-                f"config {name!r}: unknown override {item!r} ({', '.join(OVERRIDE_KEYS)})"
-            )
-        attr, cast = OVERRIDE_KEYS[key]
-        overrides[attr] = cast(value)
-    if kind == "raw" and overrides:
-        raise ValueError(f"config {name!r}: raw configs are not trained")
-    return BenchConfig(name=name, kind=kind, features=features, overrides=overrides)
-
-
-def default_configs(*, has_images: bool) -> list[str]:
-    """Every config the catalogue supports (no image configs for a text-only catalogue)."""
-    if has_images:
-        raw = ["image", "text", "image+text", "image+text+numeric"]
-        proj = ["image", "text", "image+text", "image+text+numeric"]
-        mlp = ["image+text+numeric"]
-    else:
-        raw = ["text", "text+numeric"]
-        proj = ["text", "text+numeric"]
-        mlp = ["text+numeric"]
-    return [f"raw:{f}" for f in raw] + [f"proj:{f}" for f in proj] + [f"mlp:{f}" for f in mlp]
-
-
-def ablation_configs(
-    *,
-    features: str,
-    batch_sizes: Sequence[int] = (),
-    lone_shares: Sequence[float] = (),
-    dims: Sequence[int] = (),
-) -> list[str]:
-    """The paper's sweeps, over the linear projection of ``features``."""
-    out = [f"proj:{features}@bs={b}" for b in batch_sizes]
-    out += [f"proj:{features}@lone={s:g}" for s in lone_shares]
-    out += [f"proj:{features}@dim={d}" for d in dims]
-    return out
-
+from matching.services import encoding, training
+from matching.services import matching as matching_service
 
 Log = Callable[[str], None]
 
@@ -112,14 +33,12 @@ def run_benchmark(
     cutoff: dt.date,
     configs: Sequence[str] | None = None,
     base_config: TrainConfig | None = None,
-    image_spec: str | None = services.DEFAULT_IMAGE_ENCODER,
-    text_spec: str | None = services.DEFAULT_TEXT_ENCODER,
-    brand_threshold: float | None = services.DEFAULT_BRAND_THRESHOLD,
-    k: int = 3,
+    image_spec: str | None = DEFAULT_IMAGE_ENCODER,
+    text_spec: str | None = DEFAULT_TEXT_ENCODER,
+    match_config: MatchConfig | None = None,
     cache_dir: str | None = None,
-    scoring: dict | None = None,
     log: Log = print,
-    progress: services.Progress | None = None,
+    progress: encoding.Progress | None = None,
 ) -> dict:
     """Encode, then train and match every config on the catalogue already in the database.
 
@@ -127,6 +46,7 @@ def run_benchmark(
     "timings": {...}, "configs": [...]}``; metrics values are fractions in 0..1.
     """
     base_config = base_config or TrainConfig()
+    match_config = match_config or MatchConfig()
     has_images = OfferImage.objects.exists()
     if not has_images:
         image_spec = None
@@ -137,7 +57,7 @@ def run_benchmark(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    stats = services.encode_offers(
+    stats = encoding.encode_offers(
         image_spec=image_spec, text_spec=text_spec, cache_dir=cache_dir, progress=progress
     )
     timings["encode"] = time.perf_counter() - started
@@ -154,7 +74,7 @@ def run_benchmark(
         model = None
         if config.kind != "raw":
             t = time.perf_counter()
-            model = services.train_projection(
+            model = training.train_projection(
                 train_shops=train_shops,
                 before=cutoff,
                 features=config.features,
@@ -179,17 +99,15 @@ def run_benchmark(
         results[config.name] = {}
         for query_shop in query_shops:
             t = time.perf_counter()
-            run = services.match(
+            run = matching_service.match(
                 query_shop=query_shop,
                 index_shop=index_shop,
                 since=cutoff,
                 model=model if model is not None else "raw",
                 features=config.features,
-                k=k,
-                brand_threshold=brand_threshold,
+                config=config.match_config(match_config),
                 image_spec=image_spec,
                 text_spec=text_spec,
-                **(scoring or {}),
             )
             timings[f"match {config.name} {query_shop}"] = time.perf_counter() - t
             m = run.metrics
@@ -206,8 +124,8 @@ def run_benchmark(
                 "run": run.pk,
             }
             log(
-                f"matched {config.name} {query_shop}: AUCPR {_pct(m.get('AUCPR'))} "
-                f"R@1 {_pct(m.get('R@1'))} R@3 {_pct(m.get('R@3'))}"
+                f"matched {config.name} {query_shop}: AUCPR {format_pct(m.get('AUCPR'))} "
+                f"R@1 {format_pct(m.get('R@1'))} R@3 {format_pct(m.get('R@3'))}"
             )
     return {
         "configs": names,
@@ -222,13 +140,15 @@ def run_benchmark(
             "n_offers": selectors.offers_for().count(),
         },
         "encoders": {"image": image_spec, "text": text_spec},
-        "brand_threshold": brand_threshold,
-        "scoring": scoring or {},
+        "match_config": match_config.to_dict(),
+        # read by bench/benchmark_tables.py (and written by earlier reports)
+        "brand_threshold": match_config.brand_threshold,
+        "scoring": {
+            "one_to_one": match_config.one_to_one,
+            "text_weight": match_config.text_weight,
+            "rescore": match_config.rescore,
+        },
     }
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
 
 
 def format_table(report: dict, *, markdown: bool = False) -> str:
@@ -242,7 +162,12 @@ def format_table(report: dict, *, markdown: bool = False) -> str:
         row = [name]
         for q in queries:
             m = report["results"][name][q]
-            row += [_pct(m["AUCPR"]), _pct(m["R@1"]), _pct(m["R@3"]), _pct(m["best_F1"])]
+            row += [
+                format_pct(m["AUCPR"]),
+                format_pct(m["R@1"]),
+                format_pct(m["R@3"]),
+                format_pct(m["best_F1"]),
+            ]
         rows.append(row)
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -27,7 +27,8 @@ from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from matching.catalogue import CatalogueRow, RowError, content_hash, count_rows, read_catalogue
-from matching.ml.features import normalise_brand, normalise_text
+from matching.ml.features import normalise_text
+from matching.ml.retrieval import brand_key
 from matching.models import ImportBatch, Offer, OfferImage, Shop
 
 PREPROCESSED_SIZE = (254, 367)  # (W, H), the paper's most common aspect ratio
@@ -245,7 +246,7 @@ def _write_row(
             text = normalise_text(row.brand, row.title)
             fields = {
                 "brand": row.brand,
-                "brand_normalised": normalise_brand(row.brand),
+                "brand_normalised": brand_key(row.brand),
                 "title": row.title,
                 "text_normalised": text,
                 "price": row.price,

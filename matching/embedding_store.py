@@ -7,7 +7,8 @@ identified by (kind, spec, weights checksum), so new weights never mix with old 
 
 Incremental: an offer is (re-)encoded only when it has no row for that encoder or the row's
 content hash differs from ``Offer.content_hash``. Re-encoding writes a new chunk and repoints
-the rows (upsert); chunks nobody points at any more are removed by ``prune_chunks``.
+the rows (upsert); a chunk nobody points at any more is then removed with its file
+(``prune_chunks``).
 
 An optional on-disk *embedding cache* (``cache_lookup`` / ``cache_store``) keyed by
 (encoder spec, weights checksum, offer content hash) lets throw-away databases, e.g. the
@@ -16,7 +17,6 @@ benchmark's, reuse vectors computed in an earlier run.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections import defaultdict
@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
+from matching.ml import embedding_cache
 from matching.models import EmbeddingChunk, Encoder, Offer, OfferEmbedding
 
 
@@ -114,6 +115,11 @@ def write_chunk(
     relative = f"embeddings/{encoder.pk}/{uuid.uuid4().hex}.npy"
     _write_npy_atomic(media_root() / relative, vectors.astype(np.float16))
     with transaction.atomic():
+        replaced = set(
+            OfferEmbedding.objects.filter(encoder=encoder, offer_id__in=list(offer_pks))
+            .values_list("chunk_id", flat=True)
+            .distinct()
+        )
         chunk = EmbeddingChunk.objects.create(encoder=encoder, path=relative, n_rows=n)
         OfferEmbedding.objects.bulk_create(
             [
@@ -134,16 +140,24 @@ def write_chunk(
             unique_fields=["offer", "encoder"],
             update_fields=["chunk", "row", "content_hash", "has_content"],
         )
+    if replaced:
+        prune_chunks(encoder, chunk_ids=replaced)
     return chunk
 
 
-def prune_chunks(encoder: Encoder | None = None) -> int:
-    """Delete chunk rows and files no OfferEmbedding points at any more; returns how many."""
+def prune_chunks(encoder: Encoder | None = None, *, chunk_ids: Iterable[int] | None = None) -> int:
+    """Delete chunk rows and files no OfferEmbedding points at any more; returns how many.
+
+    ``write_chunk`` calls it for the chunks whose rows it repointed; without ``chunk_ids`` it
+    sweeps every chunk (of ``encoder``).
+    """
     chunks = EmbeddingChunk.objects.filter(
         ~Exists(OfferEmbedding.objects.filter(chunk=OuterRef("pk")))
     )
     if encoder is not None:
         chunks = chunks.filter(encoder=encoder)
+    if chunk_ids is not None:
+        chunks = chunks.filter(pk__in=list(chunk_ids))
     removed = 0
     for chunk in chunks:
         (media_root() / chunk.path).unlink(missing_ok=True)
@@ -214,31 +228,26 @@ def load_embeddings(
 # the cross-database cache (used by the benchmark)
 
 
+def _cached_encoder(encoder: Encoder) -> embedding_cache.CachedEncoder:
+    return embedding_cache.CachedEncoder(
+        kind=encoder.kind,
+        spec=encoder.spec,
+        weights_checksum=encoder.weights_checksum,
+        dim=encoder.dim,
+    )
+
+
 def _cache_folder(cache_dir: Path | str, encoder: Encoder) -> Path:
-    key = hashlib.sha256(f"{encoder.kind}|{encoder.spec}|{encoder.weights_checksum}".encode())
-    return Path(cache_dir) / key.hexdigest()[:24]
+    return embedding_cache.folder_for(
+        cache_dir, kind=encoder.kind, spec=encoder.spec, weights_checksum=encoder.weights_checksum
+    )
 
 
 def cache_lookup(
     cache_dir: Path | str, encoder: Encoder, content_hashes: Sequence[str]
 ) -> dict[str, tuple[np.ndarray, bool]]:
     """content hash -> (vector float32, has_content) for the hashes found in the cache."""
-    folder = _cache_folder(cache_dir, encoder)
-    wanted = set(content_hashes)
-    found: dict[str, tuple[np.ndarray, bool]] = {}
-    if not folder.is_dir():
-        return found
-    for file in sorted(folder.glob("*.npz")):
-        with np.load(file, allow_pickle=False) as data:
-            keys = data["hashes"]
-            hit = np.flatnonzero(np.isin(keys, list(wanted)))
-            if not len(hit):
-                continue
-            vectors = data["vectors"][hit].astype(np.float32)
-            flags = data["has_content"][hit]
-            for j, k in enumerate(keys[hit]):
-                found[str(k)] = (vectors[j], bool(flags[j]))
-    return found
+    return embedding_cache.lookup([_cache_folder(cache_dir, encoder)], content_hashes)
 
 
 def cache_store(
@@ -248,19 +257,10 @@ def cache_store(
     vectors: np.ndarray,
     has_content: Sequence[bool],
 ) -> None:
-    if not len(content_hashes):
-        return
-    folder = _cache_folder(cache_dir, encoder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "encoder.txt").write_text(
-        f"{encoder.kind}\n{encoder.spec}\n{encoder.weights_checksum}\n{encoder.dim}\n"
+    embedding_cache.store(
+        _cache_folder(cache_dir, encoder),
+        _cached_encoder(encoder),
+        content_hashes,
+        vectors,
+        has_content,
     )
-    target = folder / f"{uuid.uuid4().hex}.npz"
-    temporary = folder / f".{target.stem}.tmp.npz"
-    np.savez(
-        temporary,
-        hashes=np.asarray(content_hashes, dtype="U64"),
-        vectors=np.asarray(vectors, dtype=np.float16),
-        has_content=np.asarray(has_content, dtype=bool),
-    )
-    temporary.replace(target)

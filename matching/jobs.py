@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import date
 
 from core.queues import JobHandle, enqueue, report_progress
-from matching import services
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
 from matching.models import Encoder
+from matching.services import encoding, training
+from matching.services import matching as matching_service
 
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
@@ -28,7 +30,7 @@ def enqueue_encoding(
     shops: list[str] | None = None,
     image_spec: str | None = DEFAULT_IMAGE_ENCODER,
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
-    chunk_size: int = services.DEFAULT_CHUNK_SIZE,
+    chunk_size: int = encoding.DEFAULT_CHUNK_SIZE,
 ) -> JobHandle:
     """Enqueue the planning job on `gpu`; it enqueues one `encode_chunk_job` per chunk."""
     return enqueue(
@@ -50,12 +52,12 @@ def plan_encoding_job(
 ) -> list[dict]:
     """Find the offers that need encoding and enqueue them in chunks; returns the plan."""
     plan = []
-    for encoder, pending, n_offers in services.plan_encoding(
+    for encoder, pending, n_offers in encoding.plan_encoding(
         shops=shops, image_spec=image_spec, text_spec=text_spec
     ):
         jobs = [
             enqueue(GPU_QUEUE, encode_chunk_job, encoder_id=encoder.pk, offer_pks=list(chunk))
-            for chunk in services._chunks(pending, chunk_size)
+            for chunk in encoding.chunks(pending, chunk_size)
         ]
         plan.append(
             {
@@ -76,7 +78,7 @@ def encode_chunk_job(*, encoder_id: int, offer_pks: list[int]) -> dict:
         report_progress(done=done, total=total, stage=f"{encoder.kind} images")
 
     report_progress(done=0, total=len(offer_pks), stage=f"{encoder.kind} {encoder.spec}")
-    encoded, cached = services.encode_chunk(encoder=encoder, offer_pks=offer_pks, progress=progress)
+    encoded, cached = encoding.encode_chunk(encoder=encoder, offer_pks=offer_pks, progress=progress)
     report_progress(done=len(offer_pks), total=len(offer_pks), stage="done")
     return {"encoded": encoded, "from_cache": cached}
 
@@ -106,7 +108,7 @@ def train_projection_job(
             done=int(record["epoch"]), total=train_config.epochs, stage="training epochs"
         )
 
-    model = services.train_projection(
+    model = training.train_projection(
         train_shops=train_shops,
         before=before,
         features=features,
@@ -134,30 +136,21 @@ def match_job(
     since: date | None = None,
     model: int | str | None = None,
     features: str | None = None,
-    k: int = 3,
-    brand_threshold: float | None = services.DEFAULT_BRAND_THRESHOLD,
-    index_type: str = "flat",
+    config: dict | None = None,
     image_spec: str | None = DEFAULT_IMAGE_ENCODER,
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
-    one_to_one: bool = True,
-    text_weight: float | None = None,
-    rescore: str = "none",
 ) -> int:
+    """``config``: ``MatchConfig.to_dict()`` (possibly partial; MatchConfig's defaults fill in)."""
     report_progress(done=0, total=1, stage="matching")
-    run = services.match(
+    run = matching_service.match(
         query_shop=query_shop,
         index_shop=index_shop,
         since=since,
         model=model,
         features=features,
-        k=k,
-        brand_threshold=brand_threshold,
-        index_type=index_type,
+        config=MatchConfig.from_dict(config),
         image_spec=image_spec,
         text_spec=text_spec,
-        one_to_one=one_to_one,
-        text_weight=text_weight,
-        rescore=rescore,
     )
     report_progress(done=1, total=1, stage="done")
     return run.pk

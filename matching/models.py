@@ -65,6 +65,7 @@ class Offer(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="offers")
     offer_id = models.CharField(max_length=200)
     brand = models.CharField(max_length=200, blank=True)
+    # the blocking key of `brand` (matching.ml.retrieval.brand_key), computed at import
     brand_normalised = models.CharField(max_length=200, blank=True, db_index=True)
     title = models.CharField(max_length=1000)
     text_normalised = models.CharField(max_length=1300)
@@ -91,10 +92,6 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shop.name}:{self.offer_id}"
-
-
-def _original_upload_to(instance: OfferImage, filename: str) -> str:
-    return f"offers/original/{instance.offer.shop_id}/{filename}"
 
 
 class OfferImage(models.Model):
@@ -237,6 +234,11 @@ class MatchRun(models.Model):
     k = models.PositiveSmallIntegerField(default=3)
     brand_threshold = models.FloatField(null=True, blank=True, help_text="empty: no blocking")
     index_type = models.CharField(max_length=10, default="flat")
+    # MatchConfig.resolved(features).to_dict(): every scoring parameter of the run
+    config = models.JSONField(default=dict, blank=True)
+    # who computes the run (stale-run check): host name and process id while running
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
     n_queries = models.PositiveIntegerField(default=0)
     n_index = models.PositiveIntegerField(default=0)
     # R@k, AUCPR, best F1, blocking recall, comparisons, per-category AUCPR, timings ...

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import socket
 from collections import defaultdict
 
+from django.utils import timezone
+
 from matching.models import Candidate, MatchRun
+
+#: A run still "running" after this long on ANOTHER host (whose processes we cannot see) is
+#: considered interrupted. On this host a run is interrupted as soon as its process is gone.
+OTHER_HOST_STALE_AFTER = dt.timedelta(hours=12)
+
+
+class RunNotDone(ValueError):
+    """Routing, triage and export need a finished match run."""
 
 
 def latest_run() -> MatchRun | None:
@@ -110,36 +123,70 @@ def model_by_ref(ref):
     return ProjectionModel.objects.get(pk=int(ref))
 
 
-def embedding_coverage() -> list[dict]:
-    """Per encoder: how many offers have an embedding (for the admin and `encode`)."""
-    from django.db.models import Count
+# --- run liveness (stale-run rule) -------------------------------------------------------------
 
-    from matching.models import Encoder
 
-    return list(
-        Encoder.objects.annotate(n_offers=Count("embeddings"))
-        .values("id", "kind", "spec", "weights_checksum", "dim", "n_offers")
-        .order_by("id")
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def run_is_interrupted(run: MatchRun, *, now: dt.datetime | None = None) -> bool:
+    """A "running" run whose process is gone: on this host its pid no longer exists; on
+    another host (or with no host recorded) it started more than OTHER_HOST_STALE_AFTER ago."""
+    if run.status != MatchRun.Status.RUNNING:
+        return False
+    if run.worker_host and run.worker_host == this_host() and run.worker_pid:
+        return not _pid_alive(run.worker_pid)
+    now = now or timezone.now()
+    return run.created_at is not None and now - run.created_at > OTHER_HOST_STALE_AFTER
+
+
+def interrupted_runs(*, now: dt.datetime | None = None) -> list[MatchRun]:
+    """Every run left "running" by a process that is gone (see :func:`run_is_interrupted`)."""
+    running = MatchRun.objects.filter(status=MatchRun.Status.RUNNING)
+    return [run for run in running if run_is_interrupted(run, now=now)]
+
+
+def run_state(run: MatchRun) -> str:
+    """The status to show: "interrupted" for a run whose process is gone, else its status."""
+    return "interrupted" if run_is_interrupted(run) else run.status
+
+
+def run_is_done(run: MatchRun) -> bool:
+    """Whether a run finished: its candidates and metrics are complete (read fresh)."""
+    return MatchRun.objects.filter(pk=run.pk, status=MatchRun.Status.DONE).exists()
+
+
+def check_run_done(run: MatchRun) -> MatchRun:
+    """``run`` if it is done; otherwise RunNotDone saying why (running, interrupted, failed)."""
+    if run_is_done(run):
+        return run
+    run.refresh_from_db(fields=["status", "error", "worker_host", "worker_pid", "created_at"])
+    state = run_state(run)
+    if state == MatchRun.Status.RUNNING:
+        why = "it is still running: wait until it is done"
+    elif state == "interrupted":
+        why = "it was interrupted (its process is gone): start a new match run"
+    else:
+        why = f"it failed ({run.error or 'no error recorded'}): start a new match run"
+    raise RunNotDone(
+        f"Match run #{run.pk} is {state}, not done: its candidates may be incomplete, so it "
+        f"cannot be routed, triaged or exported; {why}"
     )
 
 
 # --- reads for the validation app (routing, review pages, export) -----------------------------
 # (kept together at the end of the file; validation reads matching tables only through these)
-
-
-class RunNotDone(Exception):
-    """A match run that has not finished (running, failed, interrupted) cannot be routed,
-    triaged or exported: its candidates may be partial."""
-
-
-def check_run_done(run: MatchRun) -> None:
-    """Raise RunNotDone (with a message for the user) unless the run finished successfully."""
-    if run.status != MatchRun.Status.DONE:
-        raise RunNotDone(
-            f"Match run #{run.pk} is {run.status}, not done: its candidates may be incomplete, "
-            "so it cannot be routed, triaged or exported. Wait until it is done, or run `match` "
-            "again."
-        )
 
 
 def recent_runs(*, limit: int = 50) -> list[MatchRun]:

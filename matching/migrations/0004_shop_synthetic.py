@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("matching", "0001_initial"),
+        ("matching", "0002_matchrun_config_brand_keys"),
     ]
 
     operations = [

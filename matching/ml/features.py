@@ -1,10 +1,9 @@
-"""Offer features: text normalisation, brand normalisation, numeric vector, image-set pooling."""
+"""Offer features: text normalisation, numeric vector, image-set pooling, feature-set names."""
 
 from __future__ import annotations
 
 import math
 import re
-import string
 import unicodedata
 import warnings
 from collections.abc import Sequence
@@ -13,8 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from matching.ml.match_config import FEATURE_BLOCKS
+
 _WHITESPACE = re.compile(r"\s+")
-_PUNCTUATION = re.compile(rf"[{re.escape(string.punctuation)}\u2010-\u2015\u2018-\u201f]+")
+
+DEFAULT_FEATURES = FEATURE_BLOCKS
 
 NUMERIC_RAW_COLUMNS = ("n_sizes", "log_n_sizes", "log_price")
 NUMERIC_COLUMNS = (*NUMERIC_RAW_COLUMNS, "sizes_missing", "price_missing")
@@ -34,18 +36,6 @@ def normalise_text(brand: str | None, title: str | None) -> str:
     return " ".join(p for p in parts if p)
 
 
-def normalise_brand(brand: str | None) -> str:
-    """Brand for comparisons: NFKC, case-folded, punctuation removed, whitespace collapsed.
-
-    Apostrophes vanish (``"Levi's" -> "levis"``); other punctuation becomes a space
-    (``"Adidas-Performance" -> "adidas performance"``).
-    """
-    text = unicodedata.normalize("NFKC", brand or "").casefold()
-    text = re.sub(r"['\u2019`´]", "", text)
-    text = _PUNCTUATION.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
-
-
 def numeric_vector(*, sizes: Sequence[str] | None, price: float | None) -> np.ndarray:
     """Raw ``[n_sizes, log(n_sizes), log(price)]`` (float64) with NaN for missing values.
 
@@ -57,6 +47,18 @@ def numeric_vector(*, sizes: Sequence[str] | None, price: float | None) -> np.nd
     ok_price = price is not None and math.isfinite(float(price)) and float(price) > 0
     log_price = math.log(float(price)) if ok_price else math.nan
     return np.array([*sizes_part, log_price], dtype=np.float64)
+
+
+def numeric_matrix(items: Sequence) -> np.ndarray:
+    """:func:`numeric_vector` of every item with ``.sizes`` and ``.price`` (offers, catalogue
+    rows), stacked (n, 3); (0, 3) for none."""
+    rows = [
+        numeric_vector(
+            sizes=item.sizes or None, price=float(item.price) if item.price is not None else None
+        )
+        for item in items
+    ]
+    return np.stack(rows) if rows else np.zeros((0, len(NUMERIC_RAW_COLUMNS)))
 
 
 @dataclass
@@ -133,3 +135,22 @@ def pool_image_embeddings(
     counts = np.bincount(idx, minlength=n_offers)
     pooled = sums.numpy() / np.maximum(counts, 1)[:, None]
     return pooled.astype(np.float32), counts > 0
+
+
+def parse_features(
+    value: str | Sequence[str] | None, default: Sequence[str] = DEFAULT_FEATURES
+) -> tuple[str, ...]:
+    """ "image+text" / "image,text" / ["image", "text"] -> canonical ordered tuple."""
+    if value is None or value == "":
+        return tuple(default)
+    items = value.replace("+", ",").split(",") if isinstance(value, str) else list(value)
+    chosen = {item.strip() for item in items if item.strip()}
+    unknown = chosen - set(FEATURE_BLOCKS)
+    if unknown or not chosen:
+        raise ValueError(f"features must be among {', '.join(FEATURE_BLOCKS)}; got {value!r}")
+    return tuple(b for b in FEATURE_BLOCKS if b in chosen)
+
+
+def features_name(features: Sequence[str]) -> str:
+    """("image", "text") -> "image+text" (as stored on models and runs)."""
+    return "+".join(features)

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from matching.catalogue import CatalogueRow, read_catalogue
 from demo.catalogue import CUTOFF, INDEX_SHOP, QUERY_SHOP, generate_demo_catalogue
+from matching.catalogue import CatalogueRow, read_catalogue
 
 pytestmark = pytest.mark.sqlite
 

@@ -24,3 +24,21 @@ def test_admin_lists_offers_and_shows_import_errors(admin_client, write_catalogu
     for model in ("shop", "encoder", "projectionmodel", "matchrun", "candidate"):
         assert admin_client.get(f"/admin/matching/{model}/").status_code == 200
     assert ImportBatch.objects.count() == 1
+
+
+def test_admin_shows_a_run_of_a_dead_process_as_interrupted(admin_client):
+    import subprocess
+    import sys
+
+    from matching import selectors
+    from matching.models import MatchRun, Shop
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    shop = Shop.objects.create(name="s")
+    MatchRun.objects.create(
+        query_shop=shop, index_shop=shop, features="text",
+        worker_host=selectors.this_host(), worker_pid=child.pid,
+    )  # fmt: skip
+    page = admin_client.get("/admin/matching/matchrun/")
+    assert page.status_code == 200 and b"interrupted" in page.content

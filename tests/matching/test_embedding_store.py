@@ -71,8 +71,10 @@ def test_pending_incremental_and_rewrite_repoints_rows_and_prunes(settings):
         has_content=[True] * 3,
     )
     assert OfferEmbedding.objects.count() == 3  # upserted, not duplicated
-    assert store.prune_chunks(encoder) == 1
+    # the replaced chunk is orphaned: write_chunk removed its row and its file
     assert not (settings.MEDIA_ROOT / first.path).exists()
+    assert not EmbeddingChunk.objects.filter(pk=first.pk).exists()
+    assert store.prune_chunks(encoder) == 0
     loaded = store.load_embeddings(offers=Offer.objects.filter(pk=offers[0].pk), encoder=encoder)
     assert loaded.tolist() == [[2.0] * 4]
 
@@ -91,3 +93,36 @@ def test_cache_round_trip(tmp_path):
     assert found["b"][0].tolist() == [0.0, 1.0, 0.0] and found["b"][1] is False
     other = store.get_or_create_encoder(kind="text", spec="fake", weights_checksum="d", dim=3)
     assert store.cache_lookup(tmp_path, other, ["a"]) == {}
+
+
+def test_partly_replaced_chunk_is_kept_and_orphans_are_pruned(settings):
+    offers, encoder = _offers(2), _encoder()
+    first = store.write_chunk(
+        encoder=encoder,
+        offer_pks=[o.pk for o in offers[:2]],
+        content_hashes=[o.content_hash for o in offers[:2]],
+        vectors=np.ones((2, 4)),
+        has_content=[True] * 2,
+    )
+    second = store.write_chunk(  # replaces offer 0 only: the first chunk still holds offer 1
+        encoder=encoder,
+        offer_pks=[offers[0].pk],
+        content_hashes=[offers[0].content_hash],
+        vectors=np.full((1, 4), 3.0),
+        has_content=[True],
+    )
+    assert (settings.MEDIA_ROOT / first.path).exists()
+    store.write_chunk(  # replaces offer 1: the first chunk is now an orphan
+        encoder=encoder,
+        offer_pks=[offers[1].pk],
+        content_hashes=[offers[1].content_hash],
+        vectors=np.full((1, 4), 4.0),
+        has_content=[True],
+    )
+    assert not (settings.MEDIA_ROOT / first.path).exists()
+    assert (settings.MEDIA_ROOT / second.path).exists()
+    assert EmbeddingChunk.objects.count() == 2
+    assert not EmbeddingChunk.objects.filter(pk=first.pk).exists()
+    assert sorted(p.name for p in (settings.MEDIA_ROOT / "embeddings").rglob("*.npy")) == sorted(
+        c.path.rsplit("/", 1)[1] for c in EmbeddingChunk.objects.all()
+    )

@@ -9,6 +9,7 @@ from demo.services import mark_shops_synthetic
 from fashionid_app.accounts import ensure_account
 from fashionid_app.pipeline import run_pipeline
 from matching.catalogue import CatalogueError
+from matching.management.commands._matching_args import add_shop_arguments, shops_from
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.training import TrainConfig
 
@@ -24,7 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--catalogue", help="a catalogue folder (default: generated demo)")
         parser.add_argument("--index-shop")
         parser.add_argument("--query-shop")
-        parser.add_argument("--train-shops", help="comma-separated (default: all shops)")
+        add_shop_arguments(
+            parser, plural="train-shops", single="train-shop", what="training shops (default: all)"
+        )
         parser.add_argument("--cutoff", type=date.fromisoformat, help="YYYY-MM-DD")
         parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
         parser.add_argument("--validators", type=int, default=3)
@@ -37,7 +40,7 @@ class Command(BaseCommand):
         plan = {
             "index_shop": options["index_shop"],
             "query_shop": options["query_shop"],
-            "train_shops": options["train_shops"].split(",") if options["train_shops"] else None,
+            "train_shops": shops_from(options, plural="train-shops", single="train-shop"),
             "cutoff": options["cutoff"],
         }
         if catalogue is None:

@@ -2,20 +2,110 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import sys
+from dataclasses import fields
 
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from matching.ml.match_config import (
+    IMAGE_TEXT_WEIGHT,
+    INDEX_TYPES,
+    RESCORE_MODES,
+    TEXT_ONLY_TEXT_WEIGHT,
+    MatchConfig,
+)
+
 
 def shop_list(value: str | None) -> list[str] | None:
+    """ "a,b" -> ["a", "b"]: the comma form, for shop names without commas."""
     if value is None:
         return None
     names = [v.strip() for v in value.split(",") if v.strip()]
     if not names:
         raise CommandError("empty shop list")
     return names
+
+
+def add_shop_arguments(parser, *, plural: str, single: str, what: str = "shop names") -> None:
+    """``--<plural> a,b`` (names without commas) and ``--<single> NAME``, repeatable (any name,
+    e.g. "Smith, Jones & Co"); both may be combined."""
+    parser.add_argument(f"--{plural}", help=f"comma-separated {what} (names without commas)")
+    parser.add_argument(
+        f"--{single}",
+        action="append",
+        metavar="NAME",
+        help=f"one of the {what}, repeat for more; for names that contain commas",
+    )
+
+
+def shops_from(options: dict, *, plural: str, single: str, required: bool = False):
+    """The shop names given with :func:`add_shop_arguments` (None when neither was given)."""
+    names = shop_list(options.get(plural.replace("-", "_"))) or []
+    for name in options.get(single.replace("-", "_")) or []:
+        if not name.strip():
+            raise CommandError(f"--{single}: empty shop name")
+        names.append(name.strip())
+    if not names:
+        if required:
+            raise CommandError(f"give --{plural} or --{single} (repeatable)")
+        return None
+    return list(dict.fromkeys(names))
+
+
+def threshold_arg(value: str) -> float | None:
+    """A brand threshold 0-100, or none/off for no blocking."""
+    if value.strip().lower() in {"none", "off", ""}:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'none': {value!r}") from None
+
+
+def add_match_arguments(parser) -> None:
+    """The match parameters as flags, with MatchConfig's defaults (match, benchmark).
+
+    One flag per MatchConfig field, dest = the field name; build the config with
+    :func:`match_config_from_options`.
+    """
+    d = MatchConfig()
+    parser.add_argument("--k", type=int, default=d.k, help=f"candidates per query ({d.k})")
+    parser.add_argument(
+        "--brand-threshold",
+        type=threshold_arg,
+        default=d.brand_threshold,
+        help="rapidfuzz token-set similarity 0-100 of brand keys; 'none': no blocking "
+        f"({d.brand_threshold})",
+    )
+    parser.add_argument("--index-type", choices=INDEX_TYPES, default=d.index_type)
+    parser.add_argument(
+        "--one-to-one",
+        action=argparse.BooleanOptionalAction,
+        default=d.one_to_one,
+        help="greedy one-to-one assignment of rank 1 (--no-one-to-one: plain top-k)",
+    )
+    parser.add_argument(
+        "--text-weight",
+        type=float,
+        default=d.text_weight,
+        help="mix in TF-IDF text similarity (0-1); default: "
+        f"{TEXT_ONLY_TEXT_WEIGHT} without images, {IMAGE_TEXT_WEIGHT} with",
+    )
+    parser.add_argument("--rescore", choices=RESCORE_MODES, default=d.rescore)
+    parser.add_argument("--shortlist", type=int, default=d.shortlist)
+    parser.add_argument("--csls-k", type=int, default=d.csls_k)
+    parser.add_argument("--unassigned-penalty", type=float, default=d.unassigned_penalty)
+
+
+def match_config_from_options(options: dict) -> MatchConfig:
+    """The MatchConfig of parsed options (see :func:`add_match_arguments`)."""
+    try:
+        return MatchConfig(**{f.name: options[f.name] for f in fields(MatchConfig)})
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def date_arg(value: str | None) -> dt.date | None:

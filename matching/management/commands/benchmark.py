@@ -1,3 +1,4 @@
+import argparse
 import datetime as dt
 import json
 import os
@@ -11,34 +12,37 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import benchmark
+from matching import benchmark, benchmark_configs
 from matching.management.commands._matching_args import (
     Bar,
+    add_match_arguments,
+    add_shop_arguments,
     add_training_arguments,
     date_arg,
-    shop_list,
+    match_config_from_options,
+    shops_from,
     spec_arg,
 )
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
-from matching.services import DEFAULT_BRAND_THRESHOLD
 
 CHILD_ENV = "FASHIONID_BENCHMARK_CHILD"
 REPORT_ENV = "FASHIONID_BENCHMARK_REPORT"
 
 # options handed on to the child process, as (dest, flag)
 PASSED = [
-    ("train_shops", "--train-shops"), ("index_shop", "--index-shop"),
-    ("query_shops", "--query-shops"), ("cutoff", "--cutoff"), ("configs", "--configs"),
+    ("index_shop", "--index-shop"), ("cutoff", "--cutoff"), ("configs", "--configs"),
     ("image_encoder", "--image-encoder"), ("text_encoder", "--text-encoder"),
     ("embedding_cache", "--embedding-cache"), ("batch_sizes", "--batch-sizes"),
     ("lone_shares", "--lone-shares"), ("dims", "--dims"),
     ("ablation_features", "--ablation-features"), ("epochs", "--epochs"),
     ("batch_size", "--batch-size"), ("dim", "--dim"), ("lone_share", "--lone-share"),
     ("lr", "--lr"), ("temperature", "--temperature"), ("patience", "--patience"),
-    ("seed", "--seed"), ("brand_threshold", "--brand-threshold"), ("k", "--k"),
-    ("text_weight", "--text-weight"), ("rescore", "--rescore"),
+    ("seed", "--seed"),
 ]  # fmt: skip
+# shop lists go to the child one name per flag (names may contain commas)
+SHOP_LISTS = [("train-shops", "train-shop"), ("query-shops", "query-shop")]
 
 
 def _numbers(value, cast):
@@ -54,9 +58,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("catalogue", help="catalogue folder (offers.csv + images)")
-        parser.add_argument("--train-shops", required=True)
-        parser.add_argument("--index-shop", required=True)
-        parser.add_argument("--query-shops", required=True)
+        add_shop_arguments(parser, plural="train-shops", single="train-shop", what="training shops")
+        parser.add_argument("--index-shop", required=True, help="one shop name (commas allowed)")
+        add_shop_arguments(parser, plural="query-shops", single="query-shop", what="query shops")
         parser.add_argument("--cutoff", required=True, help="YYYY-MM-DD")
         parser.add_argument(
             "--configs",
@@ -79,18 +83,8 @@ class Command(BaseCommand):
             "--ablation-features", help="features of the ablation sweeps (default: all there)"
         )
         add_training_arguments(parser)
-        parser.add_argument(
-            "--brand-threshold", default=str(DEFAULT_BRAND_THRESHOLD), help="0-100 or 'none'"
-        )
-        parser.add_argument("--k", type=int, default=3)
-        parser.add_argument("--no-one-to-one", action="store_true", help="plain top-k scoring")
-        parser.add_argument(
-            "--text-weight",
-            type=float,
-            default=None,
-            help="TF-IDF mix (0-1); default: 0.5 without images, 0 with images",
-        )
-        parser.add_argument("--rescore", choices=["none", "csls"], default="none")
+        add_match_arguments(parser)
+        parser.add_argument("--match-config", help=argparse.SUPPRESS)  # JSON, parent -> child
         parser.add_argument("--workdir", help="where the isolated database goes (kept)")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -106,6 +100,11 @@ class Command(BaseCommand):
         if not (catalogue / "offers.csv").is_file():
             raise CommandError(f"{catalogue}: no offers.csv")
         date_arg(o["cutoff"])
+        shops = {
+            single: shops_from(o, plural=plural, single=single, required=True)
+            for plural, single in SHOP_LISTS
+        }
+        match_config = match_config_from_options(o)
         keep = bool(o["workdir"])
         work = Path(o["workdir"] or tempfile.mkdtemp(prefix="fashionid-bench-")).resolve()
         work.mkdir(parents=True, exist_ok=True)
@@ -128,9 +127,12 @@ class Command(BaseCommand):
                 if dest == "embedding_cache":
                     value = str(Path(value).resolve())
                 command += [flag, str(value)]
-        for flag in ("no_progress", "no_one_to_one"):
-            if o[flag]:
-                command.append("--" + flag.replace("_", "-"))
+        for single, names in shops.items():
+            for name in names:
+                command += [f"--{single}", name]
+        command += ["--match-config", json.dumps(match_config.to_dict())]
+        if o["no_progress"]:
+            command.append("--no-progress")
         try:
             with subprocess.Popen(
                 command, env=env, stdout=subprocess.PIPE, text=True, cwd=settings.BASE_DIR
@@ -167,15 +169,18 @@ class Command(BaseCommand):
             f"imported {batch.n_imported} offers ({batch.n_images} images, "
             f"{batch.n_rejected} rejected) in {batch.seconds:.1f} s"
         )
-        threshold = o["brand_threshold"]
-        threshold = None if threshold.lower() in {"none", "off"} else float(threshold)
+        match_config = (
+            MatchConfig.from_dict(json.loads(o["match_config"]))
+            if o["match_config"]
+            else match_config_from_options(o)
+        )
         base = TrainConfig(
             dim=o["dim"], epochs=o["epochs"], batch_size=o["batch_size"],
             lone_share=o["lone_share"], lr=o["lr"], temperature=o["temperature"],
             patience=o["patience"], seed=o["seed"],
         )  # fmt: skip
-        configs = benchmark.split_configs(o["configs"]) if o["configs"] else None
-        ablations = benchmark.ablation_configs(
+        configs = benchmark_configs.split_configs(o["configs"]) if o["configs"] else None
+        ablations = benchmark_configs.ablation_configs(
             features=o["ablation_features"] or "",
             batch_sizes=_numbers(o["batch_sizes"], int),
             lone_shares=_numbers(o["lone_shares"], float),
@@ -188,27 +193,21 @@ class Command(BaseCommand):
                 feats = "image+text+numeric" if OfferImage.objects.exists() else "text+numeric"
                 ablations = [a.replace("proj:@", f"proj:{feats}@") for a in ablations]
             if configs is None:
-                configs = benchmark.default_configs(has_images=OfferImage.objects.exists())
+                configs = benchmark_configs.default_configs(has_images=OfferImage.objects.exists())
             configs = configs + ablations
         bar = Bar(disable=o["no_progress"])
         try:
             report = benchmark.run_benchmark(
-                train_shops=shop_list(o["train_shops"]),
+                train_shops=shops_from(o, plural="train-shops", single="train-shop", required=True),
                 index_shop=o["index_shop"],
-                query_shops=shop_list(o["query_shops"]),
+                query_shops=shops_from(o, plural="query-shops", single="query-shop", required=True),
                 cutoff=date_arg(o["cutoff"]) or dt.date.today(),
                 configs=configs,
                 base_config=base,
                 image_spec=spec_arg(o["image_encoder"]),
                 text_spec=spec_arg(o["text_encoder"]),
-                brand_threshold=threshold,
-                k=o["k"],
+                match_config=match_config,
                 cache_dir=o["embedding_cache"],
-                scoring={
-                    "one_to_one": not o["no_one_to_one"],
-                    "text_weight": o["text_weight"],
-                    "rescore": o["rescore"],
-                },
                 log=log,
                 progress=bar,
             )

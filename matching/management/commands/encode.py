@@ -1,10 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import services
 from matching.embedding_store import MissingEmbeddings
-from matching.management.commands._matching_args import Bar, shop_list, spec_arg
+from matching.management.commands._matching_args import (
+    Bar,
+    add_shop_arguments,
+    shops_from,
+    spec_arg,
+)
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, EncoderUnavailable
 from matching.models import Shop
+from matching.services import encoding
 
 
 class Command(BaseCommand):
@@ -15,7 +20,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--shops", help="comma-separated shop names (default: all)")
+        add_shop_arguments(parser, plural="shops", single="shop", what="shops (default: all)")
         parser.add_argument(
             "--image-encoder",
             default=DEFAULT_IMAGE_ENCODER,
@@ -26,7 +31,7 @@ class Command(BaseCommand):
             default=DEFAULT_TEXT_ENCODER,
             help=f"text encoder spec, or 'none' (default {DEFAULT_TEXT_ENCODER})",
         )
-        parser.add_argument("--chunk-size", type=int, default=services.DEFAULT_CHUNK_SIZE)
+        parser.add_argument("--chunk-size", type=int, default=encoding.DEFAULT_CHUNK_SIZE)
         parser.add_argument("--cache-dir", help="reuse/extend an embedding cache folder")
         parser.add_argument("--workers", type=int, help="image decoding processes (default 2)")
         parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)")
@@ -36,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **o):
-        shops = shop_list(o["shops"])
+        shops = shops_from(o, plural="shops", single="shop")
         image_spec, text_spec = spec_arg(o["image_encoder"]), spec_arg(o["text_encoder"])
         try:
             if o["enqueue"]:
@@ -52,7 +57,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"enqueued planning job {handle.job_id} on `gpu`")
                 return
             bar = Bar(disable=o["no_progress"])
-            stats = services.encode_offers(
+            stats = encoding.encode_offers(
                 shops=shops,
                 image_spec=image_spec,
                 text_spec=text_spec,

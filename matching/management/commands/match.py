@@ -1,14 +1,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import services
 from matching.embedding_store import EncoderNotFound, MissingEmbeddings
-from matching.management.commands._matching_args import date_arg, spec_arg
+from matching.management.commands._matching_args import (
+    add_match_arguments,
+    date_arg,
+    match_config_from_options,
+    spec_arg,
+)
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.evaluation import format_pct
 from matching.models import ProjectionModel, Shop
-
-
-def _threshold(value: str) -> float | None:
-    return None if value.strip().lower() in {"none", "off", ""} else float(value)
+from matching.services import matching as matching_service
 
 
 class Command(BaseCommand):
@@ -18,58 +20,34 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--query-shop", required=True)
-        parser.add_argument("--index-shop", required=True)
+        parser.add_argument("--query-shop", required=True, help="one shop name (commas allowed)")
+        parser.add_argument("--index-shop", required=True, help="one shop name (commas allowed)")
         parser.add_argument("--since", help="only offers created on or after (both shops)")
         parser.add_argument("--model", default="raw", help="projection model id, latest, or raw")
         parser.add_argument(
             "--features", help="for raw: e.g. image,text,numeric (default: the model's / all)"
         )
-        parser.add_argument("--k", type=int, default=3)
-        parser.add_argument(
-            "--brand-threshold",
-            type=_threshold,
-            default=services.DEFAULT_BRAND_THRESHOLD,
-            help="rapidfuzz token-set similarity 0-100 of brand keys; 'none': no blocking",
-        )
-        parser.add_argument("--index-type", choices=["flat", "ivf", "hnsw"], default="flat")
-        parser.add_argument(
-            "--no-one-to-one",
-            action="store_true",
-            help="plain top-k (default: greedy one-to-one assignment of rank 1)",
-        )
-        parser.add_argument(
-            "--text-weight",
-            type=float,
-            default=None,
-            help="mix in TF-IDF text similarity (0-1); default: 0.5 without images, 0 with",
-        )
-        parser.add_argument("--rescore", choices=["none", "csls"], default="none")
+        add_match_arguments(parser)
         parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
         parser.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER)
         parser.add_argument("--enqueue", action="store_true", help="run as a job on `default`")
 
     def handle(self, *args, **o):
+        config = match_config_from_options(o)
         kwargs = {
             "query_shop": o["query_shop"],
             "index_shop": o["index_shop"],
             "since": date_arg(o["since"]),
             "model": None if o["model"] == "raw" else o["model"],
             "features": o["features"],
-            "k": o["k"],
-            "brand_threshold": o["brand_threshold"],
-            "index_type": o["index_type"],
             "image_spec": spec_arg(o["image_encoder"]),
             "text_spec": spec_arg(o["text_encoder"]),
-            "one_to_one": not o["no_one_to_one"],
-            "text_weight": o["text_weight"],
-            "rescore": o["rescore"],
         }
         try:
             if o["enqueue"]:
                 from matching.jobs import enqueue_match
 
-                handle = enqueue_match(**kwargs)
+                handle = enqueue_match(config=config.to_dict(), **kwargs)
                 if not handle.ran_inline:
                     self.stdout.write(f"enqueued match job {handle.job_id} on `default`")
                     return
@@ -77,7 +55,7 @@ class Command(BaseCommand):
 
                 run = MatchRun.objects.get(pk=handle.result)
             else:
-                run = services.match(**kwargs)
+                run = matching_service.match(config=config, **kwargs)
         except (
             ValueError, Shop.DoesNotExist, ProjectionModel.DoesNotExist, EncoderNotFound,
             MissingEmbeddings,
@@ -86,8 +64,7 @@ class Command(BaseCommand):
         m = run.metrics
 
         def pct(key):
-            value = m.get(key)
-            return "-" if value is None else f"{100 * value:.1f}"
+            return format_pct(m.get(key))
 
         self.stdout.write(
             f"match run #{run.pk}: {run.query_shop} -> {run.index_shop} "

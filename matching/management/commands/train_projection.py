@@ -1,16 +1,19 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import services
+from matching import selectors
 from matching.embedding_store import EncoderNotFound, MissingEmbeddings
 from matching.management.commands._matching_args import (
+    add_shop_arguments,
     add_training_arguments,
     date_arg,
-    shop_list,
+    shops_from,
     spec_arg,
 )
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.features import parse_features
 from matching.ml.training import TrainConfig
 from matching.models import Shop
+from matching.services import training
 
 
 class Command(BaseCommand):
@@ -22,7 +25,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         d = TrainConfig()
-        parser.add_argument("--train-shops", required=True, help="comma-separated shop names")
+        add_shop_arguments(parser, plural="train-shops", single="train-shop", what="training shops")
         parser.add_argument("--before", help="only offers created before this date (YYYY-MM-DD)")
         parser.add_argument("--features", default="image,text,numeric")
         add_training_arguments(parser)
@@ -40,7 +43,7 @@ class Command(BaseCommand):
             patience=o["patience"], seed=o["seed"], device=o["device"],
         )  # fmt: skip
         kwargs = {
-            "train_shops": shop_list(o["train_shops"]),
+            "train_shops": shops_from(o, plural="train-shops", single="train-shop", required=True),
             "before": date_arg(o["before"]),
             "features": o["features"],
             "image_spec": spec_arg(o["image_encoder"]),
@@ -48,7 +51,7 @@ class Command(BaseCommand):
             "name": o["name"],
         }
         try:
-            services.parse_features(o["features"])
+            parse_features(o["features"])
             if o["enqueue"]:
                 from matching.jobs import enqueue_training
 
@@ -56,7 +59,7 @@ class Command(BaseCommand):
                 if not handle.ran_inline:
                     self.stdout.write(f"enqueued training job {handle.job_id} on `default`")
                     return
-                model = services.selectors.model_by_ref(handle.result)
+                model = selectors.model_by_ref(handle.result)
             else:
 
                 def progress(r):
@@ -66,7 +69,7 @@ class Command(BaseCommand):
                             f"{r['val_r1']:.3f}  R@3 {r['val_r3']:.3f}  {r['seconds']:.2f} s"
                         )
 
-                model = services.train_projection(config=config, progress=progress, **kwargs)
+                model = training.train_projection(config=config, progress=progress, **kwargs)
         except (ValueError, Shop.DoesNotExist, EncoderNotFound, MissingEmbeddings) as exc:
             raise CommandError(str(exc)) from None
         m = model.metrics

@@ -3,21 +3,21 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from matching import benchmark
+from matching.ml.match_config import MatchConfig
 from matching.models import Offer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def test_benchmark_runs_isolated_and_writes_json(cross_shop_catalogue, specs, tmp_path, capsys):
-    folder = cross_shop_catalogue(n_products=8)
+    folder = cross_shop_catalogue(n_products=8, shops=("atelier", "boulevard", "Smith, Jones"))
     out_json = tmp_path / "bench.json"
     call_command(
         "benchmark",
         str(folder),
-        "--train-shops", "atelier,boulevard,corso",
+        "--train-shops", "atelier,boulevard", "--train-shop", "Smith, Jones",
         "--index-shop", "atelier",
-        "--query-shops", "boulevard,corso",
+        "--query-shop", "boulevard", "--query-shop", "Smith, Jones",
         "--cutoff", "2025-07-01",
         "--configs", "raw:image+text,proj:text+numeric",
         "--dims", "8",
@@ -28,6 +28,8 @@ def test_benchmark_runs_isolated_and_writes_json(cross_shop_catalogue, specs, tm
         "--image-encoder", specs["image_spec"],
         "--embedding-cache", str(tmp_path / "cache"),
         "--json", str(out_json),
+        "--report", str(tmp_path / "report.json"),
+        "--no-one-to-one", "--shortlist", "20",
         "--no-progress",
     )  # fmt: skip
     out = capsys.readouterr().out
@@ -35,10 +37,17 @@ def test_benchmark_runs_isolated_and_writes_json(cross_shop_catalogue, specs, tm
     data = json.loads(out_json.read_text())
     assert set(data) == {"raw:image+text", "proj:text+numeric", "proj:text@dim=8"}
     for per_query in data.values():
-        assert set(per_query) == {"boulevard", "corso"}
+        assert set(per_query) == {"boulevard", "Smith, Jones"}
         for metrics in per_query.values():
             assert set(metrics) == {"R@1", "R@3", "AUCPR"}
             assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["shops"]["train"] == ["atelier", "boulevard", "Smith, Jones"]
+    assert report["match_config"] == {
+        **MatchConfig().to_dict(),
+        "one_to_one": False,
+        "shortlist": 20,
+    }
     assert not Offer.objects.exists()  # the test database was never touched
     assert any((tmp_path / "cache").iterdir())
 
@@ -49,21 +58,3 @@ def test_benchmark_rejects_a_missing_catalogue(tmp_path):
             "benchmark", str(tmp_path), "--train-shops", "a", "--index-shop", "a",
             "--query-shops", "b", "--cutoff", "2025-01-01",
         )  # fmt: skip
-
-
-def test_config_names():
-    assert benchmark.split_configs("raw:text,proj:text@bs=64,lone=0.5,mlp:text") == [
-        "raw:text",
-        "proj:text@bs=64,lone=0.5",
-        "mlp:text",
-    ]
-    c = benchmark.parse_config("mlp:text+image@bs=128,lone=0.5")
-    assert c.kind == "mlp" and c.features == ("image", "text")
-    tc = c.train_config(benchmark.TrainConfig())
-    assert (tc.hidden, tc.batch_size, tc.lone_share) == (256, 128, 0.5)
-    assert benchmark.default_configs(has_images=False) == [
-        "raw:text", "raw:text+numeric", "proj:text", "proj:text+numeric", "mlp:text+numeric",
-    ]  # fmt: skip
-    for bad in ("raw:colour", "knn:text", "raw:text@bs=3", "proj:text@foo=1"):
-        with pytest.raises(ValueError):
-            benchmark.parse_config(bad)

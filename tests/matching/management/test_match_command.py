@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from matching.ml.match_config import MatchConfig
 from matching.models import Candidate, MatchRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -19,7 +20,14 @@ def test_match_command_raw_and_latest_model(imported_cross_shop, capsys):
         "--no-one-to-one", "--text-weight", "0.5",
     )  # fmt: skip
     run = MatchRun.objects.get()
-    assert run.metrics["scoring"] == {"one_to_one": False, "text_weight": 0.5, "rescore": "none"}
+    assert run.config == {
+        **MatchConfig().to_dict(),
+        "k": 2,
+        "brand_threshold": None,
+        "one_to_one": False,
+        "text_weight": 0.5,
+    }
+    assert "scoring" not in run.metrics
     assert run.brand_threshold is None and run.k == 2 and run.model is None
     assert run.metrics["comparisons"] == run.metrics["comparisons_unblocked"]
     assert Candidate.objects.filter(run=run).count() == 2 * run.n_queries
@@ -34,7 +42,8 @@ def test_match_command_raw_and_latest_model(imported_cross_shop, capsys):
     latest = MatchRun.objects.order_by("-pk").first()
     assert latest.model is not None and latest.index_type == "hnsw"
     assert latest.brand_threshold == 80.0 and latest.features == "text"
-    assert latest.metrics["scoring"]["one_to_one"] is True
+    assert latest.config["one_to_one"] is True
+    assert latest.config["text_weight"] == 0.5  # resolved for text-only features
 
 
 def test_match_command_errors(imported_cross_shop):

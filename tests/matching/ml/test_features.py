@@ -6,9 +6,10 @@ import pytest
 from matching.ml.features import (
     NUMERIC_COLUMNS,
     NumericScaler,
-    normalise_brand,
+    features_name,
     normalise_text,
     numeric_vector,
+    parse_features,
     pool_image_embeddings,
 )
 
@@ -20,11 +21,14 @@ def test_normalise_text_nfkc_and_whitespace() -> None:
     assert normalise_text("Nike", "Nike Air") == "Nike Nike Air"  # minimal: no de-duplication
 
 
-def test_normalise_brand() -> None:
-    assert normalise_brand("ＡＤＩＤＡＳ") == "adidas"
-    assert normalise_brand("Levi's") == "levis"
-    assert normalise_brand(" Adidas-Performance ") == "adidas performance"
-    assert normalise_brand(None) == ""
+def test_parse_features_canonical_order_and_errors() -> None:
+    assert parse_features("text+image") == ("image", "text")
+    assert parse_features("numeric,text") == ("text", "numeric")
+    assert parse_features(["numeric", "image"]) == ("image", "numeric")
+    assert parse_features(None) == ("image", "text", "numeric")
+    assert features_name(parse_features("numeric+text")) == "text+numeric"
+    with pytest.raises(ValueError, match="colour"):
+        parse_features("colour")
 
 
 def test_numeric_vector_with_missing_values() -> None:

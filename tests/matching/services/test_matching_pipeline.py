@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from matching import embedding_store as store
-from matching import services
+from matching.ml.match_config import MatchConfig
 from matching.ml.training import TrainConfig
 from matching.models import Candidate, MatchRun, Offer, OfferEmbedding, ProjectionModel
+from matching.services import encoding, training
+from matching.services import matching as matching_service
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -20,13 +22,13 @@ def _in_unit(value):
 
 def test_end_to_end_import_encode_train_match(imported_cross_shop, specs, settings):
     imported_cross_shop()
-    stats = services.encode_offers(**specs, num_workers=0)
+    stats = encoding.encode_offers(**specs, num_workers=0)
     assert [s.encoder.kind for s in stats] == ["image", "text"]
     n = Offer.objects.count()
     assert all(s.n_encoded == n for s in stats)
     assert OfferEmbedding.objects.count() == 2 * n
 
-    model = services.train_projection(
+    model = training.train_projection(
         train_shops=["atelier", "boulevard", "corso"],
         before=CUTOFF,
         features="image+text+numeric",
@@ -47,13 +49,13 @@ def test_end_to_end_import_encode_train_match(imported_cross_shop, specs, settin
     }
 
     for ref in (model.pk, "raw"):
-        run = services.match(
+        run = matching_service.match(
             query_shop="boulevard",
             index_shop="atelier",
             since=CUTOFF,
             model=ref,
             features=None if ref != "raw" else "image+text",
-            k=3,
+            config=MatchConfig(k=3),
             **specs,
         )
         run.refresh_from_db()
@@ -80,15 +82,15 @@ def test_encoding_is_incremental_and_cache_reuses_vectors(
 ):
     imported_cross_shop(n_products=4)
     text_only = {"image_spec": None, "text_spec": specs["text_spec"]}
-    first = services.encode_offers(**text_only, cache_dir=tmp_path / "cache")
+    first = encoding.encode_offers(**text_only, cache_dir=tmp_path / "cache")
     assert first[0].n_encoded == Offer.objects.count()
-    again = services.encode_offers(**text_only)
+    again = encoding.encode_offers(**text_only)
     assert again[0].n_pending == 0 and again[0].n_encoded == 0
 
     offer = Offer.objects.get(offer_id="at1")
     before = store.load_embeddings(offers=[offer], encoder=first[0].encoder)
     Offer.objects.filter(pk=offer.pk).update(text_normalised="something else", content_hash="new")
-    changed = services.encode_offers(**text_only, shops=["atelier"])
+    changed = encoding.encode_offers(**text_only, shops=["atelier"])
     assert changed[0].n_pending == 1 and changed[0].n_encoded == 1
     offer.refresh_from_db()
     after = store.load_embeddings(offers=[offer], encoder=first[0].encoder)
@@ -96,7 +98,7 @@ def test_encoding_is_incremental_and_cache_reuses_vectors(
 
     # a fresh store (rows gone) refills from the cache without running the model
     OfferEmbedding.objects.all().delete()
-    from_cache = services.encode_offers(**text_only, cache_dir=tmp_path / "cache")
+    from_cache = encoding.encode_offers(**text_only, cache_dir=tmp_path / "cache")
     assert from_cache[0].n_from_cache == Offer.objects.count() - 1
     assert from_cache[0].n_encoded == 1  # the changed offer was never cached
 
@@ -111,7 +113,7 @@ def test_offers_without_images_get_has_content_false(write_catalogue, specs):
         ]
     )
     import_catalogue(directory=folder)
-    (stats,) = services.encode_offers(image_spec=specs["image_spec"], text_spec=None)
+    (stats,) = encoding.encode_offers(image_spec=specs["image_spec"], text_spec=None)
     rows = dict(
         OfferEmbedding.objects.filter(encoder=stats.encoder).values_list(
             "offer__offer_id", "has_content"
@@ -123,21 +125,14 @@ def test_offers_without_images_get_has_content_false(write_catalogue, specs):
 def test_match_without_embeddings_fails_clearly(imported_cross_shop):
     imported_cross_shop(n_products=2, images=False)
     with pytest.raises(store.EncoderNotFound, match="manage.py encode"):
-        services.match(query_shop="boulevard", index_shop="atelier", features="text")
+        matching_service.match(query_shop="boulevard", index_shop="atelier", features="text")
 
 
 def test_failed_training_is_recorded(imported_cross_shop, specs):
     imported_cross_shop(n_products=2, images=False)
-    services.encode_offers(image_spec=None, text_spec=specs["text_spec"])
+    encoding.encode_offers(image_spec=None, text_spec=specs["text_spec"])
     with pytest.raises(ValueError, match="no training offers"):
-        services.train_projection(
+        training.train_projection(
             train_shops=["atelier"], before=dt.date(2000, 1, 1), features="text", config=SMALL
         )
     assert ProjectionModel.objects.get().status == ProjectionModel.Status.FAILED
-
-
-def test_parse_features():
-    assert services.parse_features("text+image") == ("image", "text")
-    assert services.parse_features("numeric,text") == ("text", "numeric")
-    with pytest.raises(ValueError):
-        services.parse_features("colour")

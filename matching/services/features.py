@@ -1,0 +1,124 @@
+"""ORM rows -> feature arrays, for training and for matching.
+
+* ``image``: mean of the offer's L2-normalised image embeddings (zero for an offer without
+  images), ``text``: the embedding of ``Offer.text_normalised``, ``numeric``:
+  ``[n_sizes, log n_sizes, log price]`` imputed and standardised by a ``NumericScaler`` plus two
+  missing-value flags.
+* a trained model: ``assemble_features`` (blocks L2-normalised, numeric / sqrt(5)) -> head.
+* ``raw`` (no model): the same concatenation, L2-normalised again. The numeric scaler of a raw
+  run is fitted on the run's own query + index offers (no labels are read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from matching import embedding_store as store
+from matching.ml import features as ml_features
+from matching.ml import projection as ml_projection
+from matching.models import Encoder, Offer
+
+OFFER_FIELDS = (
+    "pk",
+    "content_hash",
+    "brand",
+    "brand_normalised",
+    "category",
+    "product_id",
+    "price",
+    "sizes",
+    "shop_id",
+    "text_normalised",
+)
+
+
+@dataclass
+class Blocks:
+    """Raw feature blocks of a list of offers, in its order."""
+
+    image: np.ndarray | None = None
+    text: np.ndarray | None = None
+    numeric_raw: np.ndarray | None = None
+    has_image: np.ndarray | None = None
+
+
+def offer_rows(qs) -> list[Offer]:
+    """The offers of a queryset with only the fields features and evaluation read."""
+    return list(qs.only(*OFFER_FIELDS))
+
+
+def resolve_encoders(
+    features: Sequence[str], image_spec: str | None, text_spec: str | None
+) -> tuple[Encoder | None, Encoder | None]:
+    """The Encoder rows the features need; EncoderNotFound when one was never run."""
+    image = store.find_encoder(kind="image", spec=image_spec) if "image" in features else None
+    text = store.find_encoder(kind="text", spec=text_spec) if "text" in features else None
+    for needed, row, spec in (("image", image, image_spec), ("text", text, text_spec)):
+        if needed in features and row is None:
+            raise store.EncoderNotFound(
+                f"no {needed} embeddings for {spec!r} yet; run `python manage.py encode`"
+            )
+    return image, text
+
+
+def load_blocks(
+    offers: list[Offer],
+    features: Sequence[str],
+    *,
+    image_encoder: Encoder | None,
+    text_encoder: Encoder | None,
+) -> Blocks:
+    blocks = Blocks()
+    if "image" in features:
+        if image_encoder is None:
+            raise ValueError("image features need an image encoder (run `manage.py encode`)")
+        blocks.image, blocks.has_image = store.load_embeddings(
+            offers=offers, encoder=image_encoder, with_mask=True
+        )
+    if "text" in features:
+        if text_encoder is None:
+            raise ValueError("text features need a text encoder (run `manage.py encode`)")
+        blocks.text = store.load_embeddings(offers=offers, encoder=text_encoder)
+    if "numeric" in features:
+        blocks.numeric_raw = numeric_raw(offers)
+    return blocks
+
+
+def numeric_raw(offers: Sequence[Offer]) -> np.ndarray:
+    return ml_features.numeric_matrix(offers)
+
+
+def assemble(
+    blocks: Blocks, features: Sequence[str], scaler: ml_features.NumericScaler | None
+) -> np.ndarray:
+    numeric = None
+    if "numeric" in features:
+        assert scaler is not None and blocks.numeric_raw is not None
+        numeric = scaler.transform(blocks.numeric_raw)
+    return ml_projection.assemble_features(
+        image=blocks.image, text=blocks.text, numeric=numeric, features=list(features)
+    )
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def vectors(
+    offers: list[Offer],
+    *,
+    features: Sequence[str],
+    image_encoder: Encoder | None,
+    text_encoder: Encoder | None,
+    scaler: ml_features.NumericScaler | None,
+    head: ml_projection.ProjectionHead | None,
+) -> np.ndarray:
+    """The vectors a match compares: projected by ``head``, or raw and L2-normalised."""
+    blocks = load_blocks(offers, features, image_encoder=image_encoder, text_encoder=text_encoder)
+    x = assemble(blocks, features, scaler)
+    if head is None:
+        return _l2(x)
+    return head.project(x)

@@ -1,0 +1,258 @@
+"""Matching: top-k index offers for every query offer, stored as a MatchRun with Candidates,
+metrics (:mod:`matching.ml.evaluation`) and a PR plot.
+
+A run is created "running" with the host and pid of the process computing it; its candidates
+and its final status / metrics are written in ONE transaction, so a killed process leaves no
+partial candidates, only a "running" run whose process is gone. :func:`fail_stale_runs` (called
+at the start of every match) marks such runs failed ("interrupted"), see
+:func:`matching.selectors.run_is_interrupted`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from core.failures import marks_failed
+from matching import selectors
+from matching.ml import evaluation as ml_evaluation
+from matching.ml import features as ml_features
+from matching.ml import metrics as ml_metrics
+from matching.ml import projection as ml_projection
+from matching.ml import retrieval as ml_retrieval
+from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+from matching.ml.match_config import MatchConfig
+from matching.models import Candidate, Encoder, MatchRun, ProjectionModel, Shop
+from matching.services import features as feature_rows
+
+PLOTTED_CATEGORIES = 5
+INTERRUPTED = "interrupted: the process computing this run is gone"
+
+
+def fail_stale_runs() -> int:
+    """Mark runs left "running" by a dead process as failed ("interrupted") and drop any
+    candidates they have (none since candidates are written with the final status, but a run
+    killed by an older version could have some); returns how many runs."""
+    stale = [run.pk for run in selectors.interrupted_runs()]
+    if not stale:
+        return 0
+    with transaction.atomic():
+        n = MatchRun.objects.filter(pk__in=stale, status=MatchRun.Status.RUNNING).update(
+            status=MatchRun.Status.FAILED, error=INTERRUPTED
+        )
+        Candidate.objects.filter(run_id__in=stale).delete()
+    return n
+
+
+def match(
+    *,
+    query_shop: Shop | str,
+    index_shop: Shop | str,
+    since: date | None = None,
+    model: ProjectionModel | int | str | None = None,
+    features: str | Sequence[str] | None = None,
+    config: MatchConfig | None = None,
+    image_spec: str | None = DEFAULT_IMAGE_ENCODER,
+    text_spec: str | None = DEFAULT_TEXT_ENCODER,
+    user=None,
+    plot: bool = True,
+) -> MatchRun:
+    """Top-k index offers for every query offer; stores a MatchRun with Candidates and metrics.
+
+    ``since`` restricts both shops to offers created on or after it. ``model``: a
+    ProjectionModel (or its id, or "latest"), or None/"raw" for raw embeddings with
+    ``features``. ``config``: the scoring parameters (:class:`MatchConfig`, its defaults when
+    None); the run stores ``config.resolved(features).to_dict()``.
+    """
+    config = config or MatchConfig()
+    fail_stale_runs()
+    model = selectors.model_by_ref(model)
+    if model is not None:
+        if model.status != ProjectionModel.Status.READY:
+            raise ValueError(f"projection model #{model.pk} is {model.status}, not ready")
+        feats = ml_features.parse_features(model.features)
+        if features and ml_features.parse_features(features) != feats:
+            raise ValueError(f"model #{model.pk} was trained on {model.features}, not {features}")
+        image_encoder, text_encoder = model.image_encoder, model.text_encoder
+    else:
+        feats = ml_features.parse_features(features)
+        image_encoder, text_encoder = feature_rows.resolve_encoders(feats, image_spec, text_spec)
+    query_shop, index_shop = selectors.shops_by_names([query_shop, index_shop])
+    resolved = config.resolved(feats)
+    run = MatchRun.objects.create(
+        created_by=user if user is not None and user.pk else None,
+        query_shop=query_shop,
+        index_shop=index_shop,
+        since=since,
+        model=model,
+        features=ml_features.features_name(feats),
+        k=resolved.k,
+        brand_threshold=resolved.brand_threshold,
+        index_type=resolved.index_type,
+        config=resolved.to_dict(),
+        worker_host=selectors.this_host(),
+        worker_pid=os.getpid(),
+    )
+    with marks_failed(run):
+        _run_match(run, feats, resolved, image_encoder, text_encoder, plot=plot)
+    return run
+
+
+def _search(
+    config: MatchConfig,
+    query_vecs: np.ndarray,
+    index_vecs: np.ndarray,
+    query_keys: list[str],
+    index_keys: list[str],
+    query_texts: list[str],
+    index_texts: list[str],
+) -> ml_retrieval.SearchResult:
+    """The one call of the retrieval library: the (resolved) config onto its arguments."""
+    blocked = config.brand_threshold is not None
+    texts = {"query_texts": query_texts, "index_texts": index_texts}
+    return ml_retrieval.search(
+        query_vecs=query_vecs,
+        index_vecs=index_vecs,
+        k=config.k,
+        query_brands=query_keys if blocked else None,
+        index_brands=index_keys if blocked else None,
+        brand_threshold=config.brand_threshold if blocked else 0,
+        index_type=config.index_type,
+        one_to_one=config.one_to_one,
+        rescore=config.rescore,
+        shortlist=config.shortlist,
+        csls_k=config.csls_k,
+        unassigned_penalty=config.unassigned_penalty,
+        **({**texts, "text_weight": config.text_weight} if config.text_weight else {}),
+    )
+
+
+def _run_match(
+    run: MatchRun,
+    feats: tuple[str, ...],
+    config: MatchConfig,
+    image_encoder: Encoder | None,
+    text_encoder: Encoder | None,
+    *,
+    plot: bool,
+) -> None:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    queries = feature_rows.offer_rows(selectors.offers_for(shops=[run.query_shop], since=run.since))
+    index = feature_rows.offer_rows(selectors.offers_for(shops=[run.index_shop], since=run.since))
+    head = scaler = None
+    if run.model is not None:
+        head, _ = ml_projection.load_projection(Path(settings.MEDIA_ROOT) / run.model.weights_path)
+        if "numeric" in feats:
+            scaler = ml_features.NumericScaler.from_dict(run.model.numeric_scaler)
+    elif "numeric" in feats:
+        scaler = ml_features.NumericScaler.fit(feature_rows.numeric_raw(queries + index))
+    encoders = {"image_encoder": image_encoder, "text_encoder": text_encoder}
+    kwargs = {"features": feats, "scaler": scaler, "head": head, **encoders}
+    q_vectors = feature_rows.vectors(queries, **kwargs)
+    i_vectors = feature_rows.vectors(index, **kwargs)
+    timings["load_and_project"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    q_keys = [o.brand_normalised for o in queries]
+    i_keys = [o.brand_normalised for o in index]
+    result = _search(
+        config,
+        q_vectors,
+        i_vectors,
+        q_keys,
+        i_keys,
+        [o.text_normalised for o in queries],
+        [o.text_normalised for o in index],
+    )
+    timings["search"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    evaluation = ml_evaluation.evaluate(
+        query_product_ids=[o.product_id for o in queries],
+        index_product_ids=[o.product_id for o in index],
+        indices=result.indices,
+        similarities=result.similarities,
+        k=config.k,
+        query_categories=[o.category for o in queries],
+    )
+    metrics = {**evaluation.metrics, **_search_metrics(result, config, q_keys, i_keys, evaluation)}
+    timings["metrics"] = time.perf_counter() - t2
+
+    candidates = [
+        Candidate(
+            run=run,
+            query_offer_id=queries[q].pk,
+            candidate_offer_id=index[int(i)].pk,
+            rank=rank + 1,
+            similarity=float(result.similarities[q, rank]),
+        )
+        for q in range(len(queries))
+        for rank, i in enumerate(result.indices[q])
+        if i >= 0
+    ]
+    if plot:
+        t4 = time.perf_counter()
+        run.plot_path = _plot(run, evaluation, metrics["per_category"])
+        timings["plot"] = time.perf_counter() - t4
+    metrics["n_candidates"] = len(candidates)
+    run.n_queries = len(queries)
+    run.n_index = len(index)
+    run.pr_curve = ml_evaluation.jsonable(ml_evaluation.thin_curve(evaluation.curve))
+    run.status = MatchRun.Status.DONE
+    t3 = time.perf_counter()
+    with transaction.atomic():  # candidates and "done" together, or neither
+        Candidate.objects.bulk_create(candidates, batch_size=2000)
+        timings["store"] = time.perf_counter() - t3
+        timings["total"] = time.perf_counter() - t0
+        metrics["seconds"] = timings
+        run.metrics = ml_evaluation.jsonable(metrics)
+        run.save()
+
+
+def _search_metrics(
+    result: ml_retrieval.SearchResult,
+    config: MatchConfig,
+    query_keys: list[str],
+    index_keys: list[str],
+    evaluation: ml_evaluation.Evaluation,
+) -> dict:
+    """Blocking recall and the comparisons the blocked search made."""
+    if config.brand_threshold is not None:
+        blocking_recall = ml_retrieval.blocking_recall(
+            query_brands=query_keys,
+            index_brands=index_keys,
+            true_pairs=evaluation.true_pairs,
+            threshold=config.brand_threshold,
+        )
+    else:
+        blocking_recall = 1.0 if evaluation.true_pairs else float("nan")
+    unblocked = result.comparisons_unblocked
+    return {
+        "blocking_recall": blocking_recall,
+        "comparisons": int(result.comparisons),
+        "comparisons_unblocked": int(unblocked),
+        "comparisons_share": result.comparisons / unblocked if unblocked else 0.0,
+    }
+
+
+def _plot(run: MatchRun, evaluation: ml_evaluation.Evaluation, stats: dict) -> str:
+    relative = f"runs/run-{run.pk}-pr.png"
+    path = Path(settings.MEDIA_ROOT) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    curve, per_category = evaluation.curve, evaluation.per_category
+    curves = {"all queries": (np.asarray(curve["precision"]), np.asarray(curve["recall"]))}
+    for cat in sorted(per_category, key=lambda c: -stats[c]["n_queries"])[:PLOTTED_CATEGORIES]:
+        if len(per_category) > 1:
+            curves[cat] = (per_category[cat][0], per_category[cat][1])
+    title = f"run #{run.pk}: {run.query_shop} → {run.index_shop}, {run.features}"
+    title += f" ({'model #' + str(run.model_id) if run.model_id else 'raw'})"
+    ml_metrics.plot_pr_curves(curves, path, title=title)
+    return relative

@@ -1,0 +1,46 @@
+"""The benchmark's config language (also used by bench/quality_experiments.py)."""
+
+from dataclasses import fields
+
+import pytest
+
+from matching import benchmark_configs as bc
+from matching.ml.match_config import MatchConfig
+from matching.ml.training import TrainConfig
+
+
+def test_config_names():
+    assert bc.split_configs("raw:text,proj:text@bs=64,lone=0.5,mlp:text") == [
+        "raw:text",
+        "proj:text@bs=64,lone=0.5",
+        "mlp:text",
+    ]
+    c = bc.parse_config("mlp:text+image@bs=128,lone=0.5")
+    assert c.kind == "mlp" and c.features == ("image", "text")
+    tc = c.train_config(TrainConfig())
+    assert (tc.hidden, tc.batch_size, tc.lone_share) == (256, 128, 0.5)
+    assert c.match_config(MatchConfig()) == MatchConfig()
+    assert bc.default_configs(has_images=False) == [
+        "raw:text", "raw:text+numeric", "proj:text", "proj:text+numeric", "mlp:text+numeric",
+    ]  # fmt: skip
+    for bad in ("raw:colour", "knn:text", "raw:text@bs=3", "proj:text@foo=1"):
+        with pytest.raises(ValueError):
+            bc.parse_config(bad)
+
+
+def test_match_overrides_after_hash():
+    names = bc.split_configs("proj:text@bs=64#one_to_one=false,k=5,raw:text#brand_threshold=none")
+    assert names == ["proj:text@bs=64#one_to_one=false,k=5", "raw:text#brand_threshold=none"]
+    first, second = (bc.parse_config(n) for n in names)
+    assert first.overrides == {"batch_size": 64}
+    assert first.match_config(MatchConfig(rescore="csls")) == MatchConfig(
+        rescore="csls", one_to_one=False, k=5
+    )
+    assert second.match_config(MatchConfig()).brand_threshold is None
+    for bad in ("raw:text#colour=1", "raw:text#k=0", "raw:text#one_to_one=maybe"):
+        with pytest.raises(ValueError):
+            bc.parse_config(bad)
+
+
+def test_every_match_parameter_can_be_overridden():
+    assert set(bc.MATCH_OVERRIDE_CASTS) == {f.name for f in fields(MatchConfig)}
