@@ -5,8 +5,9 @@ the positives' term is computed per label in O(b d). The denominators and their 
 computed together, one block of rows at a time, by a custom autograd function: each block's
 similarities are exponentiated in place in one reused buffer, and its two gradient products are
 taken right away, so one training step makes exactly three b x b x d matrix products (the
-similarities and their two gradients) and a few cache-sized passes per block, instead of
-materialising several b x b tensors (logits, masks, log-probabilities and their gradients).
+similarities and their two gradients) and two element-wise passes over them (exp in place, row
+sums), instead of materialising several b x b tensors (logits, masks, log-probabilities and
+their gradients). Memory: one block buffer (``BLOCK_ELEMENTS`` floats) and one b x d gradient.
 """
 
 from __future__ import annotations
