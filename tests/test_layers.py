@@ -1,6 +1,7 @@
 """The project's import graph: no cycles (imports inside functions count), arrows point down.
 
-Layers, bottom to top: core <- matching.ml <- matching <- validation <- demo <- api <- fashionid_app.
+Layers, bottom to top: core <- matching.ml <- matching <- validation <- demo <- api <-
+fashionid_app.
 
 Read from the source with `ast`, so an import hidden inside a function is seen too.
 """
@@ -86,9 +87,9 @@ def _layer(module: str) -> int:
     """Index in LAYERS of the most specific layer that holds the module."""
     best = None
     for i, layer in enumerate(LAYERS):
-        if module == layer or module.startswith(layer + "."):
-            if best is None or len(layer) > len(LAYERS[best]):
-                best = i
+        inside = module == layer or module.startswith(layer + ".")
+        if inside and (best is None or len(layer) > len(LAYERS[best])):
+            best = i
     assert best is not None, f"{module} belongs to no layer: add its package to LAYERS"
     return best
 
