@@ -56,7 +56,9 @@ class MatchConfig:
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
         if self.brand_threshold is not None and not 0 <= self.brand_threshold <= 100:
-            raise ValueError(f"brand_threshold must be in [0, 100] or None, got {self.brand_threshold}")
+            raise ValueError(
+                f"brand_threshold must be in [0, 100] or None, got {self.brand_threshold}"
+            )
         if self.index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
         if self.rescore not in RESCORE_MODES:
