@@ -62,6 +62,8 @@ MAX_PRICE = Decimal("10000000000")  # 1e10 in any currency is not a fashion item
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_BAD_CHAR_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
 # csv refuses fields over its limit by raising for the whole file; raise the limit well above
 # MAX_LENGTH so that long fields are read and rejected row by row with a clear reason.
 csv.field_size_limit(16 * 1024 * 1024)
@@ -300,7 +302,7 @@ def _runaway_record(lines: _Lines, what: str) -> RowError:
 
 
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= char <= "\udcff" for char in text)
+    return _SURROGATE_RE.search(text) is not None
 
 
 def _check_row(
@@ -313,14 +315,15 @@ def _check_row(
     if len(values) != len(header):
         raise _RowRejected(f"row has {len(values)} fields, the header has {len(header)}")
     raw = {name: values[index] for name, index in positions.items()}
+    suspicious = _BAD_CHAR_RE.search("".join(raw.values())) is not None  # one scan per row
     for name, value in raw.items():
-        if _has_surrogates(value):
+        if suspicious and _has_surrogates(value):
             raise _RowRejected(f"{name}: bytes that are not valid UTF-8")
         if len(value) > MAX_LENGTH[name]:
             raise _RowRejected(
                 f"{name}: too long ({len(value)} characters, at most {MAX_LENGTH[name]})"
             )
-        if _CONTROL_RE.search(value):
+        if suspicious and _CONTROL_RE.search(value):
             raise _RowRejected(f"{name}: contains control characters")
     get = lambda name: raw.get(name, "").strip()  # noqa: E731
 

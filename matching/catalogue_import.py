@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -282,7 +283,8 @@ def _write_chunk(
             batch.errors = [*batch.errors, *(error.as_dict() for error in errors[:room])]
         batch.heartbeat_at = timezone.now()
         batch.seconds = time.perf_counter() - started
-        batch.save(update_fields=[*_COUNTS, "errors", "heartbeat_at", "seconds"])
+        saved = [*_COUNTS, "heartbeat_at", "seconds"]
+        batch.save(update_fields=[*saved, "errors"] if errors and room > 0 else saved)
     if refused:
         _delete_unused_files(refused)
     return errors
@@ -362,7 +364,10 @@ def _write_bulk(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str,
             counts["n_unchanged"] += 1
             continue
         counts["n_images"] += len(item.images)
-    Offer.objects.bulk_create(new)
+    if new and connection.vendor == "postgresql":
+        _copy_offers(new, now=now)
+    else:
+        Offer.objects.bulk_create(new)
     if changed:
         Offer.objects.bulk_update(changed, [*OFFER_FIELDS, "import_batch", "updated_at"])
     counts["n_imported"], counts["n_updated"] = len(new), len(changed)
@@ -386,6 +391,36 @@ def _write_bulk(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str,
         ]
     )
     return counts
+
+
+def _copy_offers(offers: list[Offer], *, now) -> None:
+    """Insert new offers with PostgreSQL's COPY (several times faster than INSERT): ids are
+    drawn from the table's sequence first, so that their images can point at them."""
+    table = Offer._meta.db_table
+    fields = Offer._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(offers)],
+        )
+        for offer, (pk,) in zip(offers, cursor.fetchall(), strict=True):
+            offer.pk = pk
+            offer.updated_at = now
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+        names = [f.attname for f in fields]
+        with cursor.cursor.copy(
+            f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
+        ) as copy:
+            for offer in offers:
+                copy.write_row(
+                    [
+                        json.dumps(getattr(offer, name))
+                        if name in json_fields
+                        else getattr(offer, name)
+                        for name in names
+                    ]
+                )
 
 
 def _delete_unused_files(refused: list[PreparedRow]) -> None:

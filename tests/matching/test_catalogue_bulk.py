@@ -18,7 +18,7 @@ from matching.catalogue_images import TMP_DIR
 from matching.catalogue_import import import_catalogue, mark_interrupted_batches
 from matching.models import ImportBatch, Offer, OfferImage
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]  # and PostgreSQL (COPY path)
 
 
 def offer(offer_id, **extra):
@@ -46,20 +46,35 @@ def dead_pid() -> int:
 
 @pytest.fixture
 def refuse_offer_id():
-    """A real database refusal of one offer_id (an SQLite trigger), after the Python checks."""
-    if connection.vendor != "sqlite":
-        pytest.skip("trigger written for SQLite")
+    """A real database refusal of one offer_id (a trigger), after the Python checks passed."""
+    if connection.vendor not in ("sqlite", "postgresql"):
+        pytest.skip("trigger written for SQLite and PostgreSQL")
 
     def install(offer_id: str) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TRIGGER refuse_offer BEFORE INSERT ON matching_offer "
-                f"WHEN NEW.offer_id = '{offer_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
+            if connection.vendor == "sqlite":
+                cursor.execute(
+                    "CREATE TRIGGER refuse_offer BEFORE INSERT ON matching_offer "
+                    f"WHEN NEW.offer_id = '{offer_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            else:
+                cursor.execute(
+                    "CREATE FUNCTION refuse_offer() RETURNS trigger AS $$ BEGIN "
+                    f"IF NEW.offer_id = '{offer_id}' THEN RAISE EXCEPTION 'refused'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+                cursor.execute(
+                    "CREATE TRIGGER refuse_offer BEFORE INSERT ON matching_offer "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_offer()"
+                )
 
     yield install
     with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS refuse_offer")
+        if connection.vendor == "sqlite":
+            cursor.execute("DROP TRIGGER IF EXISTS refuse_offer")
+        else:
+            cursor.execute("DROP TRIGGER IF EXISTS refuse_offer ON matching_offer")
+            cursor.execute("DROP FUNCTION IF EXISTS refuse_offer()")
 
 
 def test_bad_row_in_the_middle_of_a_chunk_is_named_and_the_chunk_kept(write_catalogue):
