@@ -325,7 +325,8 @@ def _check_row(
             )
         if suspicious and _CONTROL_RE.search(value):
             raise _RowRejected(f"{name}: contains control characters")
-    get = lambda name: raw.get(name, "").strip()  # noqa: E731
+    clean = {name: value.strip() for name, value in raw.items()}
+    get = lambda name: clean.get(name, "")  # noqa: E731
 
     offer_id, shop, title = get("offer_id"), get("shop"), get("title")
     if not offer_id:

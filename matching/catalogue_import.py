@@ -16,13 +16,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
 from multiprocessing import get_context
@@ -30,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,47 +36,24 @@ from matching.catalogue import (
     CatalogueRow,
     RowError,
     check_catalogue,
-    content_hash,
     count_rows,
     read_catalogue,
 )
+from matching.catalogue_bulk import COUNTS, PreparedRow, write_rows
 from matching.catalogue_images import (
     ImageResult,
     ImageTask,
-    StoredImage,
     prepare_row_images,
     temporary_files,
 )
-from matching.ml.features import normalise_text
-from matching.ml.retrieval import brand_key
-from matching.models import ImportBatch, Offer, OfferImage, Shop
+from matching.models import ImportBatch, OfferImage, Shop
 
 MAX_STORED_ERRORS = 10_000
 CHUNK_ROWS = 1000
 IMAGE_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 POOL_MIN_IMAGES = 16  # fewer images in a chunk are prepared in this process
 STALE_AFTER = timedelta(minutes=30)  # a running batch without a heartbeat this long is dead
-OFFER_FIELDS = (
-    "brand",
-    "brand_normalised",
-    "title",
-    "text_normalised",
-    "price",
-    "currency",
-    "sizes",
-    "category",
-    "created_at",
-    "product_id",
-    "content_hash",
-)
 _COUNTS = ("n_rows", "n_imported", "n_updated", "n_unchanged", "n_rejected", "n_images")
-
-
-@dataclass
-class PreparedRow:
-    row: CatalogueRow
-    images: list[StoredImage] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)  # media files written for this row
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -256,13 +231,13 @@ def _write_chunk(
         _ensure_shops(rows, shops)
         try:
             with transaction.atomic():
-                counts = _write_bulk(batch=batch, rows=rows, shops=shops)
+                counts = write_rows(batch=batch, rows=rows, shops=shops)
         except Exception:  # the database refused something: find which row, keep the others
-            counts = dict.fromkeys(("n_imported", "n_updated", "n_unchanged", "n_images"), 0)
+            counts = dict.fromkeys(COUNTS, 0)
             for item in rows:
                 try:
                     with transaction.atomic():
-                        one = _write_bulk(batch=batch, rows=[item], shops=shops)
+                        one = write_rows(batch=batch, rows=[item], shops=shops)
                 except Exception as exc:
                     refused.append(item)
                     errors.append(
@@ -296,131 +271,6 @@ def _ensure_shops(rows: list[PreparedRow], shops: dict[str, Shop]) -> None:
         return
     Shop.objects.bulk_create([Shop(name=name) for name in sorted(missing)], ignore_conflicts=True)
     shops.update({shop.name: shop for shop in Shop.objects.filter(name__in=missing)})
-
-
-def _offer_fields(item: PreparedRow) -> dict:
-    row = item.row
-    text = normalise_text(row.brand, row.title)
-    return {
-        "brand": row.brand,
-        "brand_normalised": brand_key(row.brand),
-        "title": row.title,
-        "text_normalised": text,
-        "price": row.price,
-        "currency": row.currency,
-        "sizes": row.sizes,
-        "category": row.category,
-        "created_at": row.created_at,
-        "product_id": row.product_id,
-        "content_hash": content_hash(
-            text=text,
-            price=row.price,
-            sizes=row.sizes,
-            checksums=[image.checksum for image in item.images],
-        ),
-    }
-
-
-def _write_bulk(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, Shop]) -> dict:
-    """Write rows with a few bulk queries; returns the counts (the caller holds a savepoint)."""
-    counts = dict.fromkeys(("n_imported", "n_updated", "n_unchanged", "n_images"), 0)
-    if not rows:
-        return counts
-    by_shop: dict[int, list[str]] = {}
-    for item in rows:
-        by_shop.setdefault(shops[item.row.shop].pk, []).append(item.row.offer_id)
-    condition = Q(pk__in=[])
-    for shop_id, offer_ids in by_shop.items():
-        condition |= Q(shop_id=shop_id, offer_id__in=offer_ids)
-    stored = {(o.shop_id, o.offer_id): o for o in Offer.objects.filter(condition)}
-    stored_images: dict[int, list[tuple[str, str]]] = {}
-    for offer_id, checksum, source in (
-        OfferImage.objects.filter(offer_id__in=[o.pk for o in stored.values()])
-        .order_by("offer_id", "position")
-        .values_list("offer_id", "checksum", "source_path")
-    ):
-        stored_images.setdefault(offer_id, []).append((checksum, source))
-    new, changed, image_owners = [], [], []
-    now = timezone.now()
-    for item in rows:
-        fields = _offer_fields(item)
-        shop = shops[item.row.shop]
-        offer = stored.get((shop.pk, item.row.offer_id))
-        images = [(image.checksum, image.source_path) for image in item.images]
-        if offer is None:
-            offer = Offer(shop=shop, offer_id=item.row.offer_id, import_batch=batch, **fields)
-            new.append(offer)
-            image_owners.append((offer, item.images))
-        elif images != stored_images.get(offer.pk, []) or any(
-            getattr(offer, name) != value for name, value in fields.items()
-        ):
-            for name, value in fields.items():
-                setattr(offer, name, value)
-            offer.import_batch = batch
-            offer.updated_at = now
-            changed.append(offer)
-            image_owners.append((offer, item.images))  # a changed offer's images are rewritten
-        else:
-            counts["n_unchanged"] += 1
-            continue
-        counts["n_images"] += len(item.images)
-    if new and connection.vendor == "postgresql":
-        _copy_offers(new, now=now)
-    else:
-        Offer.objects.bulk_create(new)
-    if changed:
-        Offer.objects.bulk_update(changed, [*OFFER_FIELDS, "import_batch", "updated_at"])
-    counts["n_imported"], counts["n_updated"] = len(new), len(changed)
-    replaced = [offer.pk for offer in changed]
-    if replaced:
-        OfferImage.objects.filter(offer_id__in=replaced).delete()
-    OfferImage.objects.bulk_create(
-        [
-            OfferImage(
-                offer=offer,
-                position=position,
-                source_path=image.source_path,
-                original=image.original,
-                preprocessed=image.preprocessed,
-                checksum=image.checksum,
-                width=image.width,
-                height=image.height,
-            )
-            for offer, images in image_owners
-            for position, image in enumerate(images)
-        ]
-    )
-    return counts
-
-
-def _copy_offers(offers: list[Offer], *, now) -> None:
-    """Insert new offers with PostgreSQL's COPY (several times faster than INSERT): ids are
-    drawn from the table's sequence first, so that their images can point at them."""
-    table = Offer._meta.db_table
-    fields = Offer._meta.concrete_fields
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(offers)],
-        )
-        for offer, (pk,) in zip(offers, cursor.fetchall(), strict=True):
-            offer.pk = pk
-            offer.updated_at = now
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-        names = [f.attname for f in fields]
-        with cursor.cursor.copy(
-            f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
-        ) as copy:
-            for offer in offers:
-                copy.write_row(
-                    [
-                        json.dumps(getattr(offer, name))
-                        if name in json_fields
-                        else getattr(offer, name)
-                        for name in names
-                    ]
-                )
 
 
 def _delete_unused_files(refused: list[PreparedRow]) -> None:
