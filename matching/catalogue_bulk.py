@@ -81,7 +81,7 @@ def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, 
     stored_images: dict[int, list[tuple[str, str]]] = {}
     if stored:
         for offer_id, checksum, source in (
-            OfferImage.objects.filter(offer_id__in=[o.pk for o in stored.values()])
+            OfferImage.objects.filter(offer_id__in=[values[0] for values in stored.values()])
             .order_by("offer_id", "position")
             .values_list("offer_id", "checksum", "source_path")
         ):
@@ -93,16 +93,20 @@ def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, 
     for item in rows:
         fields = offer_fields(item)
         shop = shops[item.row.shop]
-        offer = stored.get((shop.pk, item.row.offer_id))
-        if offer is None:
+        values = stored.get((shop.pk, item.row.offer_id))
+        if values is None:
             new.append((shop, item, fields))
         elif [(i.checksum, i.source_path) for i in item.images] != stored_images.get(
-            offer.pk, []
-        ) or any(getattr(offer, name) != value for name, value in fields.items()):
-            for name, value in fields.items():
-                setattr(offer, name, value)
-            offer.import_batch = batch
-            offer.updated_at = now
+            values[0], []
+        ) or values[1:] != tuple(fields[name] for name in OFFER_FIELDS):
+            offer = Offer(
+                pk=values[0],
+                shop=shop,
+                offer_id=item.row.offer_id,
+                import_batch=batch,
+                updated_at=now,
+                **fields,
+            )
             changed.append(offer)
             image_owners.append((offer.pk, item.images))  # a changed offer's images are rewritten
         else:
@@ -134,11 +138,12 @@ def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, 
     return counts
 
 
-def _stored_offers(rows: list[PreparedRow], shops: dict[str, Shop]) -> dict[tuple[int, str], Offer]:
+def _stored_offers(rows: list[PreparedRow], shops: dict[str, Shop]) -> dict[tuple[int, str], tuple]:
+    """(shop id, offer_id) -> (id, *OFFER_FIELDS) of the chunk's offers already stored."""
     by_shop: dict[int, list[str]] = {}
     for item in rows:
         by_shop.setdefault(shops[item.row.shop].pk, []).append(item.row.offer_id)
-    found: dict[tuple[int, str], Offer] = {}
+    found: dict[tuple[int, str], tuple] = {}
     for shop_id, offer_ids in by_shop.items():
         if connection.vendor == "postgresql":  # one array parameter instead of a long IN list
             offers = Offer.objects.filter(shop_id=shop_id).extra(
@@ -146,7 +151,8 @@ def _stored_offers(rows: list[PreparedRow], shops: dict[str, Shop]) -> dict[tupl
             )
         else:
             offers = Offer.objects.filter(shop_id=shop_id, offer_id__in=offer_ids)
-        found.update({(shop_id, offer.offer_id): offer for offer in offers})
+        for offer_id, *values in offers.values_list("offer_id", "pk", *OFFER_FIELDS):
+            found[(shop_id, offer_id)] = tuple(values)
     return found
 
 
