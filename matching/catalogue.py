@@ -315,18 +315,22 @@ def _check_row(
     if len(values) != len(header):
         raise _RowRejected(f"row has {len(values)} fields, the header has {len(header)}")
     raw = {name: values[index] for name, index in positions.items()}
-    suspicious = _BAD_CHAR_RE.search("".join(raw.values())) is not None  # one scan per row
-    for name, value in raw.items():
-        if suspicious and _has_surrogates(value):
-            raise _RowRejected(f"{name}: bytes that are not valid UTF-8")
-        if len(value) > MAX_LENGTH[name]:
-            raise _RowRejected(
-                f"{name}: too long ({len(value)} characters, at most {MAX_LENGTH[name]})"
-            )
-        if suspicious and _CONTROL_RE.search(value):
-            raise _RowRejected(f"{name}: contains control characters")
-    clean = {name: value.strip() for name, value in raw.items()}
-    get = lambda name: clean.get(name, "")  # noqa: E731
+    # One scan of the whole row; the field by field checks run only for a suspicious row.
+    if _BAD_CHAR_RE.search("".join(values)) or any(
+        len(value) > MAX_LENGTH[name] for name, value in raw.items()
+    ):
+        for name, value in raw.items():
+            if _has_surrogates(value):
+                raise _RowRejected(f"{name}: bytes that are not valid UTF-8")
+            if len(value) > MAX_LENGTH[name]:
+                raise _RowRejected(
+                    f"{name}: too long ({len(value)} characters, at most {MAX_LENGTH[name]})"
+                )
+            if _CONTROL_RE.search(value):
+                raise _RowRejected(f"{name}: contains control characters")
+    clean = dict.fromkeys(COLUMNS, "")
+    clean.update((name, value.strip()) for name, value in raw.items())
+    get = clean.__getitem__
 
     offer_id, shop, title = get("offer_id"), get("shop"), get("title")
     if not offer_id:
