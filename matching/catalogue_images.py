@@ -29,6 +29,7 @@ MAX_IMAGE_BYTES = 50 * 1024 * 1024
 MAX_IMAGE_PIXELS = 50_000_000
 TMP_DIR = "offers/.import-tmp"  # relative to MEDIA_ROOT
 _TMP_NAME = re.compile(r"^b(\d+)-\d+-\d+\.tmp$")
+KEEP_IN_MEMORY = 4 * 1024 * 1024  # originals up to this size are not read twice
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 
 
@@ -65,6 +66,9 @@ class ImageRejected(Exception):
     pass
 
 
+_Source = bytes | Path  # an original: its bytes, or its path to read it again
+
+
 def prepare_row_images(task: ImageTask) -> ImageResult:
     media = Path(task.media_root)
     try:
@@ -77,10 +81,10 @@ def prepare_row_images(task: ImageTask) -> ImageResult:
     created: list[str] = []
     images = []
     try:
-        for (stored, small), path in zip(checked, task.paths, strict=True):
+        for stored, small, data in checked:
             if small is not None and _write_new(media, stored.preprocessed, small, task.batch_id):
                 created.append(stored.preprocessed)
-            if _copy_new(media, stored.original, Path(path), task.batch_id):
+            if _write_new(media, stored.original, data, task.batch_id):
                 created.append(stored.original)
             images.append(stored)
     except OSError as exc:
@@ -90,8 +94,9 @@ def prepare_row_images(task: ImageTask) -> ImageResult:
     return ImageResult(line=task.line, images=tuple(images), created=tuple(created))
 
 
-def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | None]:
-    """Check one image; its 254x367 JPEG bytes, or None when that copy is already stored."""
+def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | None, _Source]:
+    """Check one image; its 254x367 JPEG bytes (None when that copy is already stored) and
+    its original (kept in memory when small, else read again when it is stored)."""
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -135,12 +140,13 @@ def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | Non
         Image.DecompressionBombError,
     ) as exc:
         raise ImageRejected(f"image file {name!r} is corrupt or not an image ({exc})") from None
-    return StoredImage(name, original, preprocessed, checksum, width, height), small
+    source = data if len(data) <= KEEP_IN_MEMORY else path
+    return StoredImage(name, original, preprocessed, checksum, width, height), small, source
 
 
 def temporary_path(media: Path, batch_id: int) -> Path:
     folder = media / TMP_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    _makedirs(folder)
     return folder / f"b{batch_id}-{os.getpid()}-{time.monotonic_ns()}.tmp"
 
 
@@ -157,22 +163,32 @@ def temporary_files(media: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def _write_new(media: Path, name: str, data: bytes, batch_id: int) -> bool:
+def _write_new(media: Path, name: str, data: _Source, batch_id: int) -> bool:
     target = media / name
     if target.is_file():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(media, batch_id)
-    try:
-        temporary.write_bytes(data)
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    payload = data if isinstance(data, bytes) else data.read_bytes()
+    for attempt in (1, 2):
+        _makedirs(target.parent)
+        temporary = temporary_path(media, batch_id)
+        try:
+            temporary.write_bytes(payload)
+            temporary.replace(target)
+            return True
+        except FileNotFoundError:  # a folder was removed since: make it again, once
+            if attempt == 2:
+                raise
+            _made.discard(target.parent)
+            _made.discard(media / TMP_DIR)
+        finally:
+            temporary.unlink(missing_ok=True)
     return True
 
 
-def _copy_new(media: Path, name: str, source: Path, batch_id: int) -> bool:
-    target = media / name
-    if target.is_file():
-        return False
-    return _write_new(media, name, source.read_bytes(), batch_id)
+_made: set[Path] = set()  # folders this process made or found (256 per kind at most)
+
+
+def _makedirs(folder: Path) -> None:
+    if folder not in _made:
+        folder.mkdir(parents=True, exist_ok=True)
+        _made.add(folder)

@@ -91,14 +91,29 @@ def import_catalogue(
     try:
         check_catalogue(directory)
         total = count_rows(directory)
-        for chunk in _chunks(read_catalogue(directory), CHUNK_ROWS):
-            prepared = pool.prepare(chunk)
-            errors = _write_chunk(batch=batch, prepared=prepared, shops=shops, started=started)
-            for error in errors:
-                if on_error:
-                    on_error(error)
-            if progress:
-                progress(batch.n_rows, max(total, batch.n_rows))
+        refused: list[PreparedRow] = []
+        pending = None  # the images of chunk k+1 are prepared while chunk k is written
+        chunks = _chunks(read_catalogue(directory), CHUNK_ROWS)
+        while True:
+            chunk = next(chunks, None)
+            submitted = pool.submit(chunk) if chunk else None
+            if pending is not None:
+                errors = _write_chunk(
+                    batch=batch,
+                    prepared=pending(),
+                    shops=shops,
+                    started=started,
+                    refused=refused,
+                )
+                for error in errors:
+                    if on_error:
+                        on_error(error)
+                if progress:
+                    progress(batch.n_rows, max(total, batch.n_rows))
+            if submitted is None:
+                break
+            pending = submitted
+        _delete_unused_files(refused)  # after the last chunk: no later row can still need them
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # KeyboardInterrupt, SystemExit
         batch.status = ImportBatch.Status.INTERRUPTED if interrupted else ImportBatch.Status.FAILED
@@ -179,7 +194,10 @@ class _ImagePool:
         self._batch_id = batch_id
         self._executor: ProcessPoolExecutor | None = None
 
-    def prepare(self, chunk: list[CatalogueRow | RowError]) -> list[PreparedRow | RowError]:
+    def submit(
+        self, chunk: list[CatalogueRow | RowError]
+    ) -> Callable[[], list[PreparedRow | RowError]]:
+        """Start preparing a chunk's images; returns a function that waits for the result."""
         media = str(settings.MEDIA_ROOT)
         tasks = [
             ImageTask(
@@ -197,9 +215,15 @@ class _ImagePool:
                 self._executor = ProcessPoolExecutor(
                     max_workers=IMAGE_WORKERS, mp_context=get_context("forkserver")
                 )
-            results = list(self._executor.map(prepare_row_images, tasks, chunksize=4))
-        else:
-            results = [prepare_row_images(task) for task in tasks]
+            futures = self._executor.map(prepare_row_images, tasks, chunksize=4)
+            return lambda: self._combine(chunk, list(futures))
+        results = [prepare_row_images(task) for task in tasks]
+        return lambda: self._combine(chunk, results)
+
+    @staticmethod
+    def _combine(
+        chunk: list[CatalogueRow | RowError], results: list[ImageResult]
+    ) -> list[PreparedRow | RowError]:
         by_line: dict[int, ImageResult] = {result.line: result for result in results}
         prepared: list[PreparedRow | RowError] = []
         for item in chunk:
@@ -226,12 +250,12 @@ def _write_chunk(
     prepared: list[PreparedRow | RowError],
     shops: dict[str, Shop],
     started: float,
+    refused: list[PreparedRow],
 ) -> list[RowError]:
     """Write one chunk and the batch's counts in one transaction; returns its rejected rows in
     line order."""
     rows = [item for item in prepared if isinstance(item, PreparedRow)]
     errors = [item for item in prepared if isinstance(item, RowError)]
-    refused: list[PreparedRow] = []
     with transaction.atomic():
         _ensure_shops(rows, shops)
         try:
@@ -265,8 +289,6 @@ def _write_chunk(
         batch.seconds = time.perf_counter() - started
         saved = [*_COUNTS, "heartbeat_at", "seconds"]
         batch.save(update_fields=[*saved, "errors"] if errors and room > 0 else saved)
-    if refused:
-        _delete_unused_files(refused)
     return errors
 
 
