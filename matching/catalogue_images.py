@@ -173,15 +173,17 @@ def _write_new(media: Path, name: str, data: _Source, batch_id: int) -> bool:
         temporary = temporary_path(media, batch_id)
         try:
             temporary.write_bytes(payload)
-            temporary.replace(target)
+            os.replace(temporary, target)
             return True
         except FileNotFoundError:  # a folder was removed since: make it again, once
+            temporary.unlink(missing_ok=True)
             if attempt == 2:
                 raise
             _made.discard(target.parent)
             _made.discard(media / TMP_DIR)
-        finally:
+        except BaseException:
             temporary.unlink(missing_ok=True)
+            raise
     return True
 
 
