@@ -8,7 +8,6 @@ a savepoint and falls back to one row at a time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -178,10 +177,16 @@ def _insert(batch: ImportBatch, new: list[tuple[Shop, PreparedRow, dict]], *, no
             [table, len(new)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]
-        columns = ", ".join(quote(f.column) for f in model_fields)
-        json_fields = {f.attname for f in model_fields if f.get_internal_type() == "JSONField"}
+        columns = [f.column for f in model_fields]
+        cursor.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass",
+            [table],
+        )
+        oids = dict(cursor.fetchall())
         names = [f.attname for f in model_fields]
-        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+        sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN (FORMAT BINARY)"
+        with cursor.cursor.copy(sql) as copy:
+            copy.set_types([oids[column] for column in columns])  # binary: nothing to parse
             for pk, (shop, item, fields) in zip(ids, new, strict=True):
                 values = {
                     **fields,
@@ -191,7 +196,5 @@ def _insert(batch: ImportBatch, new: list[tuple[Shop, PreparedRow, dict]], *, no
                     "import_batch_id": batch.pk,
                     "updated_at": now,
                 }
-                for name in json_fields:
-                    values[name] = json.dumps(values[name])
                 copy.write_row([values[name] for name in names])
     return ids
