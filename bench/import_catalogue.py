@@ -1,18 +1,22 @@
 """Import speed and memory: `import_catalogue` into a fresh database per catalogue.
 
+    .venv/bin/python bench/import_catalogue.py ../shared/data/bench/walmart-amazon \
+        --synthetic-rows 60000 --database-url postgres://postgres@127.0.0.1:55432/postgres
     .venv/bin/python bench/import_catalogue.py ../shared/data/bench/fashion-xshop-dev \
-        ../shared/data/bench/walmart-amazon --synthetic-rows 120000 \
-        [--database-url postgres://postgres@127.0.0.1:55432/postgres] [--floor]
+        --limit-rows 1500 --floor [--database-url ...]
 
-Each catalogue is imported by a child process (`manage.py import_catalogue`) into its own
-fresh database (a temporary SQLite file, or with `--database-url` a new PostgreSQL database
-`import_bench` created next to the one named) and a temporary media folder. The table gives
-rows, images, the import's own time (`batch.seconds`: reading, checking, images, writing) and
-rows/s and images/s from it, the child's wall time (with Django start-up and the count of
-lines) and its peak resident memory. `--synthetic-rows N` adds a generated text-only
-catalogue of N rows (plus one image per 100 rows). `--floor` also times a bare
-decode-crop-resize-write loop (one process, the same code path as PIL in the import) over
-the same image files of each catalogue: images/s of the import is compared with it.
+Each catalogue is imported by a child process into its own fresh database (a temporary
+SQLite file, or with `--database-url` a new PostgreSQL database `import_bench` on that server)
+and a temporary media folder. Columns: rows, images; "import s" is the wall time of the
+`import_catalogue` call (reading, checking, images, writing; Django start-up excluded), with
+rows/s and images/s from it; "rows per CPU-s" is rows / (CPU seconds of the import process +
+of its PostgreSQL backend), the speed to expect on an idle machine (on a shared, loaded one the
+wall time mostly measures waiting for a CPU; image workers' CPU is not counted); the child's
+peak resident memory. `--synthetic-rows N` adds a generated text-only catalogue of N rows
+(plus one image per 100 rows); `--limit-rows N` imports a copy of each catalogue's first N rows
+and the images they name. `--floor` also times a bare decode-crop-resize-write loop (one
+process, PIL, same size and JPEG quality) over the same image files, with the page cache warm
+for both, and gives the import's images/s as a fraction of it.
 """
 
 from __future__ import annotations
