@@ -216,3 +216,21 @@ def test_interrupt_marks_the_batch_interrupted(write_catalogue):
         import_catalogue(directory=write_catalogue([offer("o1")]), progress=progress)
     batch = ImportBatch.objects.get()
     assert (batch.status, batch.n_imported) == ("interrupted", 1)
+
+
+def test_file_of_a_refused_row_stays_when_a_later_row_uses_it(
+    write_catalogue, refuse_offer_id, monkeypatch
+):
+    monkeypatch.setattr(catalogue_import, "CHUNK_ROWS", 2)
+    rows = [
+        offer("o1", images=[("i/a.png", (40, 50, 60))]),
+        offer("o2"),
+        offer("o3", images=[("i/same-as-a.png", (40, 50, 60))]),  # same bytes, same media file
+    ]
+    folder = write_catalogue(rows)
+    refuse_offer_id("o1")
+    batch = import_catalogue(directory=folder)
+    assert (batch.n_imported, batch.n_rejected) == (2, 1)
+    (image,) = OfferImage.objects.filter(offer__offer_id="o3")
+    assert Path(image.original.path).is_file() and Path(image.preprocessed.path).is_file()
+    assert sha(folder / "i/a.png") == image.checksum
