@@ -1,19 +1,29 @@
-"""Import speed and memory: `import_catalogue` into a fresh embedded database per catalogue.
+"""Import speed and memory: `import_catalogue` into a fresh database per catalogue.
 
+    .venv/bin/python bench/import_catalogue.py ../shared/data/bench/walmart-amazon \
+        --synthetic-rows 60000 --database-url postgres://postgres@127.0.0.1:55432/postgres
     .venv/bin/python bench/import_catalogue.py ../shared/data/bench/fashion-xshop-dev \
-        ../shared/data/bench/walmart-amazon --synthetic-rows 120000
+        --limit-rows 1500 --floor [--database-url ...]
 
-Each catalogue is imported by a child process (`manage.py import_catalogue`) into its own
-temporary SQLite database and media folder; the table gives rows, images, wall time, rows/s
-and the child's peak resident memory (which stays flat with the row count: rows stream).
-`--synthetic-rows N` adds a generated text-only catalogue of N rows (plus one image per 100
-rows) to show streaming at 100k+ rows.
+Each catalogue is imported by a child process into its own fresh database (a temporary
+SQLite file, or with `--database-url` a new PostgreSQL database `import_bench` on that server)
+and a temporary media folder. Columns: rows, images; "import s" is the wall time of the
+`import_catalogue` call (reading, checking, images, writing; Django start-up excluded), with
+rows/s and images/s from it; "rows per CPU-s" is rows / (CPU seconds of the import process +
+of its PostgreSQL backend), the speed to expect on an idle machine (on a shared, loaded one the
+wall time mostly measures waiting for a CPU; image workers' CPU is not counted); the child's
+peak resident memory. `--synthetic-rows N` adds a generated text-only catalogue of N rows
+(plus one image per 100 rows); `--limit-rows N` imports a copy of each catalogue's first N rows
+and the images they name. `--floor` also times a bare decode-crop-resize-write loop (one
+process, PIL, same size and JPEG quality) over the same image files, with the page cache warm
+for both, and gives the import's images/s as a fraction of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import re
 import subprocess
@@ -21,10 +31,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
 from matching.catalogue import COLUMNS  # noqa: E402
+
+BENCH_DB = "import_bench"
 
 
 def synthetic_catalogue(folder: Path, rows: int) -> Path:
@@ -54,56 +67,152 @@ def synthetic_catalogue(folder: Path, rows: int) -> Path:
     return folder
 
 
-def run_import(catalogue: Path) -> dict:
+def first_rows(catalogue: Path, rows: int, scratch: Path) -> Path:
+    """A copy of the catalogue's first `rows` rows with the images they name."""
+    import shutil
+
+    folder = scratch / f"{catalogue.name}-first-{rows}"
+    with (catalogue / "offers.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        kept = [row for _, row in zip(range(rows), reader, strict=False)]
+    images = header.index("images") if "images" in header else None
+    folder.mkdir(parents=True)
+    with (folder / "offers.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *kept])
+    for row in kept:
+        for name in (row[images] if images is not None else "").split("|"):
+            if name.strip():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(catalogue / name, folder / name)
+    return folder
+
+
+def fresh_postgres(url: str) -> str:
+    """Drop and create the bench database on the server of `url`; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        connection.execute(f"CREATE DATABASE {BENCH_DB}")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+
+
+def image_files(catalogue: Path) -> list[Path]:
+    files: list[Path] = []
+    with (catalogue / "offers.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            files += [catalogue / n for n in (row.get("images") or "").split("|") if n.strip()]
+    return list(dict.fromkeys(files))
+
+
+def floor_images_per_second(files: list[Path]) -> float:
+    """A bare decode, centre-crop, resize and JPEG write of each file, one process."""
+    from PIL import Image, ImageOps
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        for i, path in enumerate(files):
+            with Image.open(path) as image:
+                small = ImageOps.fit(
+                    image.convert("RGB"), (254, 367), method=Image.Resampling.BICUBIC
+                )
+                small.save(Path(out) / f"{i}.jpg", format="JPEG", quality=90)
+        return len(files) / (time.perf_counter() - started)
+
+
+def run_import(catalogue: Path, database_url: str | None) -> dict:
     with tempfile.TemporaryDirectory() as var:
         env = {**os.environ, "FASHIONID_VAR_DIR": var, "SECRET_KEY": "bench", "DEBUG": "0"}
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
+        if database_url:
+            env["DATABASE_URL"] = fresh_postgres(database_url)
         python = str(ROOT / ".venv/bin/python")
         subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        started = time.perf_counter()
         done = subprocess.run(
-            [
-                "/usr/bin/time",
-                "-f",
-                "peak_rss_kb=%M",
-                python,
-                "manage.py",
-                "import_catalogue",
-                str(catalogue),
-                "--no-progress",
-            ],
+            ["/usr/bin/time", "-f", "peak_rss_kb=%M", python, __file__, "--child", str(catalogue)],
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
         )
-        seconds = time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
         peak = int(re.search(r"peak_rss_kb=(\d+)", done.stderr).group(1))
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-    numbers = dict(
-        re.findall(r"(\d+) (imported|rejected|images)", summary)[::1]
-        and [(k, int(v)) for v, k in re.findall(r"(\d+) (imported|rejected|images)", summary)]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**result, "peak_rss_mb": peak / 1024}
+
+
+def _server_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a PostgreSQL backend on this machine, 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child(catalogue: Path) -> None:
+    """Runs in the child: one import, timed (wall, this process's CPU, the server's CPU)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionid_app.settings")
+    django.setup()
+    from django.db import connection
+
+    from matching.catalogue_import import import_catalogue
+
+    backend = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+    server0, cpu0, wall0 = _server_cpu(backend), time.process_time(), time.perf_counter()
+    batch = import_catalogue(directory=catalogue)
+    wall = time.perf_counter() - wall0
+    cpu, server = time.process_time() - cpu0, _server_cpu(backend) - server0
+    print(
+        json.dumps(
+            {
+                "rows": batch.n_rows,
+                "imported": batch.n_imported,
+                "rejected": batch.n_rejected,
+                "images": batch.n_images,
+                "seconds": wall,
+                "cpu": cpu,
+                "server_cpu": server,
+                "rows_per_s": batch.n_rows / wall,
+                "rows_per_cpu_s": batch.n_rows / (cpu + server) if cpu + server else 0.0,
+                "images_per_s": batch.n_images / wall,
+            }
+        )
     )
-    rows = int(re.search(r"(\d+) rows", summary).group(1)) if "rows" in summary else 0
-    return {
-        "catalogue": str(catalogue),
-        "rows": rows,
-        **numbers,
-        "seconds": seconds,
-        "rows_per_s": rows / seconds if seconds else 0.0,
-        "peak_rss_mb": peak / 1024,
-        "summary": summary,
-    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("catalogues", nargs="*", type=Path)
     parser.add_argument("--synthetic-rows", type=int, default=0)
+    parser.add_argument("--database-url", help="PostgreSQL server to use (default: SQLite)")
+    parser.add_argument("--floor", action="store_true", help="time the bare image loop too")
+    parser.add_argument("--limit-rows", type=int, help="import only each catalogue's first N rows")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    catalogues = list(args.catalogues)
+    if args.child:
+        child(args.child)
+        return
+    print("$ " + " ".join([".venv/bin/python", "bench/import_catalogue.py", *sys.argv[1:]]))
+    print(
+        f"database: {'PostgreSQL' if args.database_url else 'SQLite'}; cpus: {os.cpu_count()}; "
+        f"load average: {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
+        catalogues = [
+            first_rows(c, args.limit_rows, Path(scratch)) if args.limit_rows else c
+            for c in args.catalogues
+        ]
         if args.synthetic_rows:
             catalogues.append(
                 synthetic_catalogue(
@@ -111,16 +220,24 @@ def main() -> None:
                 )
             )
         print(
-            "| catalogue | rows | imported | rejected | images | seconds | rows/s | peak RSS MB |"
+            "| catalogue | rows | imported | rejected | images | import s | rows/s "
+            "| rows per CPU-s | images/s | floor images/s | vs floor | peak RSS MB |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for catalogue in catalogues:
-            r = run_import(catalogue)
-            name = catalogue.name
+            floor = ratio = ""
+            files = image_files(catalogue) if args.floor else []
+            for path in files:  # the same warm page cache for the floor and the import
+                path.read_bytes()
+            f = floor_images_per_second(files) if len(files) >= 100 else 0.0
+            r = run_import(catalogue, args.database_url)
+            if f:
+                floor, ratio = f"{f:.0f}", f"{r['images_per_s'] / f:.2f}x"
             print(
-                f"| {name} | {r['rows']} | {r.get('imported', 0)} | {r.get('rejected', 0)} | "
-                f"{r.get('images', 0)} | {r['seconds']:.1f} | {r['rows_per_s']:.0f} | "
-                f"{r['peak_rss_mb']:.0f} |",
+                f"| {catalogue.name} | {r['rows']} | {r.get('imported', 0)} | "
+                f"{r.get('rejected', 0)} | {r.get('images', 0)} | {r['seconds']:.1f} | "
+                f"{r['rows_per_s']:.0f} | {r['rows_per_cpu_s']:.0f} | {r['images_per_s']:.0f} | "
+                f"{floor} | {ratio} | {r['peak_rss_mb']:.0f} |",
                 flush=True,
             )
     sys.exit(0)

@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
 from matching import selectors
+from matching.catalogue_import import mark_interrupted_batches
 from matching.models import (
     Candidate,
     EmbeddingChunk,
@@ -115,6 +116,14 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        mark_interrupted_batches()  # a batch whose import process died shows as interrupted
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mark_interrupted_batches()
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Encoder)

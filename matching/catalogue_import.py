@@ -1,62 +1,60 @@
 """Import service: a catalogue folder into Shop / Offer / OfferImage rows and media files.
 
-- Streams rows from `catalogue.read_catalogue`; images are checked (decodable, not a
-  decompression bomb), copied into media storage and preprocessed (cropped to the paper's
-  aspect ratio and resized to 254x367) one at a time, a few rows in parallel threads.
-- Image files are content-addressed by their sha256, so re-imports and identical images in
-  several offers never duplicate files; re-importing updates offers by (shop, offer_id).
-- A rejected row writes nothing: its images are checked before any database write, and each
-  row is written inside its own savepoint. Valid rows are kept. Rows are committed in chunks.
+- Streams rows from `catalogue.read_catalogue` in chunks of `CHUNK_ROWS`. A chunk's images are
+  checked, stored under their sha256 and preprocessed (cropped to the paper's aspect ratio,
+  resized to 254x367) by a pool of worker processes (`catalogue_images`); all images of a row
+  are checked before any file is written.
+- A chunk is written in bulk (one query for the stored offers, bulk_create / bulk_update) in a
+  savepoint; only a chunk whose bulk write fails is written again row by row, each row in its
+  own savepoint, so that the row the database refuses is named and the rest are kept.
+- Idempotent by (shop, offer_id): unchanged rows are counted and left alone.
+- The batch's counts are committed with each chunk, with a heartbeat; a batch whose process
+  died is marked interrupted by the next import (and by the admin), and temporary files of
+  dead imports are removed. Files written for a row the database refused are deleted again
+  unless another offer uses them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
+import gc
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
 from itertools import islice
+from multiprocessing import get_context
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from matching.catalogue import CatalogueRow, RowError, content_hash, count_rows, read_catalogue
-from matching.ml.features import normalise_text
-from matching.ml.retrieval import brand_key
-from matching.models import ImportBatch, Offer, OfferImage, Shop
+from matching.catalogue import (
+    CatalogueRow,
+    RowError,
+    check_catalogue,
+    count_rows,
+    read_catalogue,
+)
+from matching.catalogue_bulk import COUNTS, PreparedRow, write_rows
+from matching.catalogue_images import (
+    ImageResult,
+    ImageTask,
+    prepare_row_images,
+    temporary_files,
+)
+from matching.models import ImportBatch, OfferImage, Shop
 
-PREPROCESSED_SIZE = (254, 367)  # (W, H), the paper's most common aspect ratio
-MAX_IMAGE_BYTES = 50 * 1024 * 1024
-MAX_IMAGE_PIXELS = 50_000_000
 MAX_STORED_ERRORS = 10_000
-CHUNK_ROWS = 256
-IMAGE_THREADS = 4
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    source_path: str
-    original: str  # storage name relative to MEDIA_ROOT
-    preprocessed: str
-    checksum: str
-    width: int
-    height: int
-
-
-@dataclass
-class PreparedRow:
-    row: CatalogueRow
-    images: list[StoredImage] = field(default_factory=list)
-
-
-class _ImageRejected(Exception):
-    pass
+CHUNK_ROWS = 1000
+IMAGE_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+POOL_MIN_IMAGES = 16  # fewer images in a chunk are prepared in this process
+STALE_AFTER = timedelta(minutes=30)  # a running batch without a heartbeat this long is dead
+_COUNTS = ("n_rows", "n_imported", "n_updated", "n_unchanged", "n_rejected", "n_images")
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -75,45 +73,106 @@ def import_catalogue(
     batch is stored as failed with the reason).
     """
     directory = Path(directory)
+    mark_interrupted_batches()
     batch = ImportBatch.objects.create(
-        source=str(directory.resolve()), created_by=user if user and user.pk else None
+        source=str(directory.resolve()),
+        created_by=user if user and user.pk else None,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        heartbeat_at=timezone.now(),
     )
+    clean_temporary_files()
+    # The objects that exist now (Django, the ML libraries: millions) are left out of the
+    # cyclic garbage collector's full passes, which otherwise rescan them every few chunks.
+    gc.freeze()
     started = time.perf_counter()
-    total = count_rows(directory) if (directory / "offers.csv").is_file() else 0
     shops: dict[str, Shop] = {}
-    done = 0
+    pool = _ImagePool(batch_id=batch.pk)
     try:
-        items = read_catalogue(directory)
-        with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool:
-            for chunk in _chunks(items, CHUNK_ROWS):
-                prepared = list(pool.map(_prepare, chunk))
-                with transaction.atomic():
-                    existing = _existing_offers(prepared, shops)
-                    for item in prepared:
-                        if isinstance(item, RowError):
-                            _reject(batch, item, on_error)
-                        else:
-                            _write_row(
-                                batch=batch,
-                                prepared=item,
-                                shops=shops,
-                                existing=existing,
-                                on_error=on_error,
-                            )
-                done += len(chunk)
-                batch.n_rows = done
+        check_catalogue(directory)
+        total = count_rows(directory)
+        refused: list[PreparedRow] = []
+        pending = None  # the images of chunk k+1 are prepared while chunk k is written
+        chunks = _chunks(read_catalogue(directory), CHUNK_ROWS)
+        while True:
+            chunk = next(chunks, None)
+            submitted = pool.submit(chunk) if chunk else None
+            if pending is not None:
+                errors = _write_chunk(
+                    batch=batch,
+                    prepared=pending(),
+                    shops=shops,
+                    started=started,
+                    refused=refused,
+                )
+                for error in errors:
+                    if on_error:
+                        on_error(error)
                 if progress:
-                    progress(done, max(total, done))
-    except Exception as exc:
-        batch.status = ImportBatch.Status.FAILED
+                    progress(batch.n_rows, max(total, batch.n_rows))
+            if submitted is None:
+                break
+            pending = submitted
+        _delete_unused_files(refused)  # after the last chunk: no later row can still need them
+    except BaseException as exc:
+        interrupted = not isinstance(exc, Exception)  # KeyboardInterrupt, SystemExit
+        batch.status = ImportBatch.Status.INTERRUPTED if interrupted else ImportBatch.Status.FAILED
         batch.errors = [*batch.errors, {"file": "offers.csv", "line": 0, "reason": str(exc)}]
         _finish(batch, started)
         raise
+    finally:
+        pool.close()
+        gc.unfreeze()
     batch.status = (
         ImportBatch.Status.DONE_WITH_ERRORS if batch.n_rejected else ImportBatch.Status.DONE
     )
     _finish(batch, started)
     return batch
+
+
+def mark_interrupted_batches() -> int:
+    """Mark "running" batches whose import process is gone as interrupted (keeping the counts
+    they reached): the process was on this host and its pid is dead, or no chunk was committed
+    for `STALE_AFTER`. Returns how many were marked."""
+    host = socket.gethostname()
+    now = timezone.now()
+    dead = []
+    for batch in ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING):
+        last = batch.heartbeat_at or batch.started_at
+        if (batch.host == host and batch.pid and not _alive(batch.pid)) or (
+            last < now - STALE_AFTER
+        ):
+            dead.append(batch.pk)
+    if not dead:
+        return 0
+    return ImportBatch.objects.filter(pk__in=dead, status=ImportBatch.Status.RUNNING).update(
+        status=ImportBatch.Status.INTERRUPTED, finished_at=now
+    )
+
+
+def clean_temporary_files() -> int:
+    """Delete temporary image files of imports that are no longer running."""
+    media = Path(settings.MEDIA_ROOT)
+    found = temporary_files(media)
+    running = set(
+        ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING).values_list("pk", flat=True)
+    )
+    removed = 0
+    for path, batch_id in found:
+        if batch_id not in running:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _finish(batch: ImportBatch, started: float) -> None:
@@ -128,194 +187,123 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _reject(batch: ImportBatch, error: RowError, on_error: Callable | None) -> None:
-    batch.n_rejected += 1
-    if len(batch.errors) < MAX_STORED_ERRORS:
-        batch.errors.append(error.as_dict())
-    if on_error:
-        on_error(error)
+class _ImagePool:
+    """Prepares a chunk's images: in this process for a few, else in worker processes."""
 
+    def __init__(self, *, batch_id: int) -> None:
+        self._batch_id = batch_id
+        self._executor: ProcessPoolExecutor | None = None
 
-def _prepare(item: CatalogueRow | RowError) -> PreparedRow | RowError:
-    """Check and store one row's images (runs in a worker thread; no database access)."""
-    if isinstance(item, RowError):
-        return item
-    try:
-        images = [
-            _store_image(name, path)
-            for name, path in zip(item.images, item.image_paths, strict=True)
+    def submit(
+        self, chunk: list[CatalogueRow | RowError]
+    ) -> Callable[[], list[PreparedRow | RowError]]:
+        """Start preparing a chunk's images; returns a function that waits for the result."""
+        media = str(settings.MEDIA_ROOT)
+        tasks = [
+            ImageTask(
+                item.line,
+                tuple(item.images),
+                tuple(str(p) for p in item.image_paths),
+                media,
+                self._batch_id,
+            )
+            for item in chunk
+            if isinstance(item, CatalogueRow) and item.images
         ]
-    except _ImageRejected as exc:
-        return RowError("offers.csv", item.line, str(exc), item.offer_id)
-    return PreparedRow(row=item, images=images)
-
-
-def _store_image(name: str, path: Path) -> StoredImage:
-    size = path.stat().st_size
-    if size > MAX_IMAGE_BYTES:
-        raise _ImageRejected(f"image file {name!r} is too large ({size} bytes)")
-    if size == 0:
-        raise _ImageRejected(f"image file {name!r} is empty")
-    data = path.read_bytes()
-    checksum = hashlib.sha256(data).hexdigest()
-    media = Path(settings.MEDIA_ROOT)
-    suffix = (
-        path.suffix.lower()
-        if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
-        else ".img"
-    )
-    original = f"offers/original/{checksum[:2]}/{checksum}{suffix}"
-    preprocessed = f"offers/254x367/{checksum[:2]}/{checksum}.jpg"
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise _ImageRejected(f"image file {name!r} is too large ({width}x{height} pixels)")
-            if not (media / preprocessed).is_file():
-                image.load()
-                small = ImageOps.fit(
-                    ImageOps.exif_transpose(image).convert("RGB"),
-                    PREPROCESSED_SIZE,
-                    method=Image.Resampling.BICUBIC,
+        if sum(len(task.names) for task in tasks) >= POOL_MIN_IMAGES:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=IMAGE_WORKERS, mp_context=get_context("forkserver")
                 )
-                _write_atomic(media / preprocessed, _jpeg_bytes(small))
+            futures = self._executor.map(prepare_row_images, tasks, chunksize=4)
+            return lambda: self._combine(chunk, list(futures))
+        results = [prepare_row_images(task) for task in tasks]
+        return lambda: self._combine(chunk, results)
+
+    @staticmethod
+    def _combine(
+        chunk: list[CatalogueRow | RowError], results: list[ImageResult]
+    ) -> list[PreparedRow | RowError]:
+        by_line: dict[int, ImageResult] = {result.line: result for result in results}
+        prepared: list[PreparedRow | RowError] = []
+        for item in chunk:
+            if isinstance(item, RowError):
+                prepared.append(item)
+                continue
+            result = by_line.get(item.line)
+            if result is None:
+                prepared.append(PreparedRow(row=item))
+            elif result.error:
+                prepared.append(RowError("offers.csv", item.line, result.error, item.offer_id))
             else:
-                image.verify()
-    except _ImageRejected:
-        raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
-        raise _ImageRejected(f"image file {name!r} is corrupt or not an image ({exc})") from None
-    if not (media / original).is_file():
-        _write_atomic(media / original, data)
-    return StoredImage(name, original, preprocessed, checksum, width, height)
+                prepared.append(PreparedRow(item, list(result.images), list(result.created)))
+        return prepared
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
 
 
-def _jpeg_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{time.monotonic_ns()}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(target)
-
-
-def _existing_offers(
-    prepared: list[PreparedRow | RowError], shops: dict[str, Shop]
-) -> dict[tuple[str, str], Offer]:
-    """The chunk's offers that are already stored, with their images, in one query per shop."""
-    keys: dict[str, list[str]] = {}
-    for item in prepared:
-        if isinstance(item, PreparedRow):
-            keys.setdefault(item.row.shop, []).append(item.row.offer_id)
-    found: dict[tuple[str, str], Offer] = {}
-    for shop_name, offer_ids in keys.items():
-        shop = shops.get(shop_name) or Shop.objects.filter(name=shop_name).first()
-        if shop is None:
-            continue
-        shops[shop_name] = shop
-        offers = Offer.objects.filter(shop=shop, offer_id__in=offer_ids).prefetch_related("images")
-        found.update({(shop_name, offer.offer_id): offer for offer in offers})
-    return found
-
-
-def _write_row(
+def _write_chunk(
     *,
     batch: ImportBatch,
-    prepared: PreparedRow,
+    prepared: list[PreparedRow | RowError],
     shops: dict[str, Shop],
-    existing: dict[tuple[str, str], Offer],
-    on_error: Callable | None,
-) -> None:
-    row = prepared.row
-    try:
-        with transaction.atomic():
-            shop = shops.get(row.shop)
-            if shop is None:
-                shop, _ = Shop.objects.get_or_create(name=row.shop)
-                shops[row.shop] = shop
-            text = normalise_text(row.brand, row.title)
-            fields = {
-                "brand": row.brand,
-                "brand_normalised": brand_key(row.brand),
-                "title": row.title,
-                "text_normalised": text,
-                "price": row.price,
-                "currency": row.currency,
-                "sizes": row.sizes,
-                "category": row.category,
-                "created_at": row.created_at,
-                "product_id": row.product_id,
-                "content_hash": content_hash(
-                    text=text,
-                    price=row.price,
-                    sizes=row.sizes,
-                    checksums=[image.checksum for image in prepared.images],
-                ),
-            }
-            offer = existing.get((row.shop, row.offer_id))
-            new = offer is None
-            if new:
-                offer = Offer.objects.create(
-                    shop=shop, offer_id=row.offer_id, import_batch=batch, **fields
-                )
-                batch.n_imported += 1
-            elif _changed(offer, fields, prepared.images):
-                for name, value in fields.items():
-                    setattr(offer, name, value)
-                offer.import_batch = batch
-                offer.save()
-                batch.n_updated += 1
-            else:
-                batch.n_unchanged += 1
-                return
-            _write_images(offer, prepared.images, new=new)
-            batch.n_images += len(prepared.images)
-    except Exception as exc:  # a database refusal rolls back this row only
-        _reject(
-            batch, RowError("offers.csv", row.line, f"not stored: {exc}", row.offer_id), on_error
-        )
+    started: float,
+    refused: list[PreparedRow],
+) -> list[RowError]:
+    """Write one chunk and the batch's counts in one transaction; returns its rejected rows in
+    line order."""
+    rows = [item for item in prepared if isinstance(item, PreparedRow)]
+    errors = [item for item in prepared if isinstance(item, RowError)]
+    with transaction.atomic():
+        _ensure_shops(rows, shops)
+        try:
+            with transaction.atomic():
+                counts = write_rows(batch=batch, rows=rows, shops=shops)
+        except Exception:  # the database refused something: find which row, keep the others
+            counts = dict.fromkeys(COUNTS, 0)
+            for item in rows:
+                try:
+                    with transaction.atomic():
+                        one = write_rows(batch=batch, rows=[item], shops=shops)
+                except Exception as exc:
+                    refused.append(item)
+                    errors.append(
+                        RowError(
+                            "offers.csv", item.row.line, f"not stored: {exc}", item.row.offer_id
+                        )
+                    )
+                    continue
+                for name, value in one.items():
+                    counts[name] += value
+        errors.sort(key=lambda error: error.line)
+        for name, value in counts.items():
+            setattr(batch, name, getattr(batch, name) + value)
+        batch.n_rows += len(prepared)
+        batch.n_rejected += len(errors)
+        room = MAX_STORED_ERRORS - len(batch.errors)
+        if errors and room > 0:
+            batch.errors = [*batch.errors, *(error.as_dict() for error in errors[:room])]
+        batch.heartbeat_at = timezone.now()
+        batch.seconds = time.perf_counter() - started
+        saved = [*_COUNTS, "heartbeat_at", "seconds"]
+        batch.save(update_fields=[*saved, "errors"] if errors and room > 0 else saved)
+    return errors
 
 
-def _changed(offer: Offer, fields: dict, images: list[StoredImage]) -> bool:
-    if offer.content_hash != fields["content_hash"]:
-        return True
-    current = {name: getattr(offer, name) for name in fields}
-    if current != fields:
-        return True
-    stored = [
-        (image.checksum, image.source_path)
-        for image in sorted(offer.images.all(), key=lambda image: image.position)
-    ]
-    return stored != [(image.checksum, image.source_path) for image in images]
+def _ensure_shops(rows: list[PreparedRow], shops: dict[str, Shop]) -> None:
+    missing = {item.row.shop for item in rows} - shops.keys()
+    if not missing:
+        return
+    Shop.objects.bulk_create([Shop(name=name) for name in sorted(missing)], ignore_conflicts=True)
+    shops.update({shop.name: shop for shop in Shop.objects.filter(name__in=missing)})
 
 
-def _write_images(offer: Offer, images: list[StoredImage], *, new: bool) -> None:
-    existing = {} if new else {image.position: image for image in offer.images.all()}
-    for position, stored in enumerate(images):
-        values = {
-            "source_path": stored.source_path,
-            "original": stored.original,
-            "preprocessed": stored.preprocessed,
-            "checksum": stored.checksum,
-            "width": stored.width,
-            "height": stored.height,
-        }
-        current = existing.pop(position, None)
-        if current is None:
-            OfferImage.objects.create(offer=offer, position=position, **values)
-        else:
-            for name, value in values.items():
-                setattr(current, name, value)
-            current.save()
-    if existing:  # the offer has fewer images than before; files are shared, rows go
-        OfferImage.objects.filter(pk__in=[image.pk for image in existing.values()]).delete()
+def _delete_unused_files(refused: list[PreparedRow]) -> None:
+    """Delete media files written for rows the database refused, unless an offer uses them."""
+    media = Path(settings.MEDIA_ROOT)
+    for item in refused:
+        for name in item.created:
+            if not OfferImage.objects.filter(Q(original=name) | Q(preprocessed=name)).exists():
+                (media / name).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ class ImportBatch(models.Model):
         DONE = "done"
         DONE_WITH_ERRORS = "done_with_errors", "done with rejected rows"
         FAILED = "failed"
+        INTERRUPTED = "interrupted", "interrupted (the import process died)"
 
     source = models.CharField(max_length=1000)
     created_by = models.ForeignKey(
@@ -48,6 +49,11 @@ class ImportBatch(models.Model):
     seconds = models.FloatField(default=0.0)
     # [{"file": "offers.csv", "line": 12, "offer_id": "...", "reason": "..."}]
     errors = models.JSONField(default=list, blank=True)
+    # Who runs it, and when it last committed a chunk: a "running" batch whose process is gone
+    # (or that made no progress for long) is shown as interrupted.
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

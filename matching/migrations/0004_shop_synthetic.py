@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("matching", "0002_matchrun_config_brand_keys"),
+        ("matching", "0003_importbatch_interrupted"),
     ]
 
     operations = [
