@@ -134,7 +134,7 @@ def test_early_decision_is_exactly_the_full_decision(rule, required, max_extra):
         if len(reachable[prefix]) == 1:
             depth[prefix] = 0
         else:
-            depth[prefix] = 1 + min(depth[prefix + (a,)] for a in alphabet)
+            depth[prefix] = 1 + min(depth[(*prefix, a)] for a in alphabet)
     n_checked = 0
     for seq, (choice, full_stop) in finals.items():
         out, used = aggregation.run_process(
