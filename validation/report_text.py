@@ -48,7 +48,9 @@ def quality_text(q: dict) -> str:
         )
     lines += [
         "",
-        f"Fleiss' kappa: {_f(q['fleiss_kappa'])}",
+        f"agreement: {_f(q['agreement_alpha'])} ({q['agreement_measure']}; "
+        f"{q['agreement_rows']} rows)",
+        f"judgements per decided row: {_f(q['votes_per_decided_row'], 2)}",
         f"P_model (review band): {_f(q['p_model'])} ({q['p_model_source']})",
         f"predicted P_hitl: {_f(q['predicted_precision'])} ± {_f(q['predicted_std'])} "
         f"(LR+ from {q['lr_plus_source']})",

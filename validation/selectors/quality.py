@@ -45,7 +45,7 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
         )
         for j in Judgement.objects.filter(row__run=run, undone_at__isnull=True)
         .select_related("validator")
-        .order_by("row_id")
+        .order_by("row_id", "created_at", "id")
     ]
     report = quality.report(
         rows=rows,
