@@ -212,3 +212,27 @@ def run_process(
         if out.decided:
             return out, i
     return out, len(choices)
+
+
+def expected_judgements(
+    *,
+    p_right: float,
+    rule: str = "majority",
+    required: int = 3,
+    max_extra: int = 2,
+    early: bool = True,
+) -> float:
+    """Expected judgements per row when every judgement is, independently, the right answer
+    with probability ``p_right`` and otherwise one and the same wrong answer (as the simulated
+    validators of validation/simulation.py do). Exact, by enumerating the sequences. With a
+    majority of three and early decision this is 3 - (a^2 + (1-a)^2) for a = p_right."""
+    check_rule(rule)
+    total = required + max_extra
+    expected = 0.0
+    for bits in range(2**total):
+        seq = ["r" if bits >> i & 1 else "w" for i in range(total)]
+        n_right = seq.count("r")
+        prob = p_right**n_right * (1 - p_right) ** (total - n_right)
+        _, used = run_process(seq, rule=rule, required=required, max_extra=max_extra, early=early)
+        expected += prob * used
+    return expected

@@ -165,3 +165,9 @@ def test_early_decision_random_sequences_larger_rows(rule):
         assert out.decided and out.choice == choice and used <= full_stop, seq
         full, _ = aggregation.run_process(seq, rule=rule, required=5, max_extra=2, early=False)
         assert full.choice == choice
+
+
+@pytest.mark.parametrize("a", [0.5, 0.8, 0.95, 1.0])
+def test_expected_judgements_formula(a):
+    assert aggregation.expected_judgements(p_right=a) == pytest.approx(3 - (a**2 + (1 - a) ** 2))
+    assert aggregation.expected_judgements(p_right=a, early=False) == pytest.approx(3)
