@@ -59,3 +59,20 @@ def quality_text(q: dict) -> str:
         f"agree within 2 sigma: {q['agree_within_2sd']}",
     ]
     return "\n".join(lines)
+
+
+def replay_text(results: list[dict]) -> str:
+    """Markdown table of an aggregation replay (validation/replay.py)."""
+    lines = [
+        "| rule | rows | decided | undecided | judgements/row | with truth | TP | FN | FP | TN "
+        "| TPR | FPR | LR+ | precision (accepted) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['label']} | {r['n_rows']} | {r['decided']} | {r['undecided']} | "
+            f"{_f(r['votes_per_row'], 2)} | {r['n_truth']} | {r['tp']} | {r['fn']} | {r['fp']} | "
+            f"{r['tn']} | {_f(r['tpr'])} | {_f(r['fpr'])} | {_f(r['lr_plus'], 1)} | "
+            f"{_f(r['precision'])} ({r['n_accepted']}) |"
+        )
+    return "\n".join(lines)
