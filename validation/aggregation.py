@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 NONE = "none"
@@ -205,13 +205,37 @@ def run_process(
     early: bool = True,
 ) -> tuple[Outcome, int]:
     """Feed judgements in recorded order, stopping where the rule stops; returns the outcome and
-    how many judgements were used (all of them when the row stays undecided)."""
+    how many judgements were used (all of them when the row stays undecided).
+
+    Memoised on the pattern of the sequence (which judgements repeat which, and which are
+    "none"), so replaying many rows costs little more than reading them."""
+    check_rule(rule)
+    names: list[str] = []
+    pattern = []
+    for c in choices:
+        if c == NONE:
+            pattern.append(-1)
+        else:
+            if c not in names:
+                names.append(c)
+            pattern.append(names.index(c))
+    out, used = _run_pattern(tuple(pattern), rule, required, max_extra, early)
+    if out.decided and out.choice != NONE:
+        out = replace(out, choice=names[int(out.choice)])
+    return out, used
+
+
+@lru_cache(maxsize=65536)
+def _run_pattern(
+    pattern: tuple[int, ...], rule: str, required: int, max_extra: int, early: bool
+) -> tuple[Outcome, int]:
+    labels = [NONE if p < 0 else str(p) for p in pattern]
     out = decide([], rule=rule, required=required, max_extra=max_extra, early=early)
-    for i in range(1, len(choices) + 1):
-        out = decide(choices[:i], rule=rule, required=required, max_extra=max_extra, early=early)
+    for i in range(1, len(labels) + 1):
+        out = decide(labels[:i], rule=rule, required=required, max_extra=max_extra, early=early)
         if out.decided:
             return out, i
-    return out, len(choices)
+    return out, len(labels)
 
 
 def expected_judgements(

@@ -68,7 +68,7 @@ def dawid_skene(
     rows: Sequence[quality.RowFacts],
     judgements: Sequence[quality.JudgementFacts],
     max_iter: int = 100,
-    tol: float = 1e-6,
+    tol: float = 1e-4,
     smoothing: float = 0.01,
 ) -> dict[int, str]:
     """The Dawid–Skene answer (candidate offer id as string, or "none") of every row that has
@@ -95,6 +95,8 @@ def dawid_skene(
     for pk, i in r_index.items():
         allowed[i, : len(by_pk[pk].candidate_ids)] = True
         allowed[i, k] = True
+    vl = vi * n_cls + li  # (validator, given class) as one index
+    n_vl = len(validators) * n_cls
     # init: vote shares
     post = np.zeros((len(row_ids), n_cls))
     np.add.at(post, (ri, li), 1.0)
@@ -104,11 +106,16 @@ def dawid_skene(
         prior = post.sum(axis=0) + smoothing
         prior /= prior.sum()
         pi = np.full((len(validators), n_cls, n_cls), smoothing)
-        np.add.at(pi, (vi, slice(None), li), post[ri])
+        for z in range(n_cls):  # pi[v, z, l] += posterior of class z on rows v judged as l
+            pi[:, z, :] += np.bincount(vl, weights=post[ri, z], minlength=n_vl).reshape(
+                len(validators), n_cls
+            )
         pi /= pi.sum(axis=2, keepdims=True)
         # E-step: log posterior of each row's class
         logp = np.tile(np.log(prior), (len(row_ids), 1))
-        np.add.at(logp, ri, np.log(pi[vi, :, li]))
+        log_pi = np.log(pi)
+        for z in range(n_cls):
+            logp[:, z] += np.bincount(ri, weights=log_pi[vi, z, li], minlength=len(row_ids))
         logp[~allowed] = -np.inf
         logp -= logp.max(axis=1, keepdims=True)
         new = np.exp(logp)
