@@ -22,6 +22,7 @@ class ReviewSettingsAdmin(admin.ModelAdmin):
         "undo_seconds",
         "show_price_colour_sizes",
         "aggregation_rule",
+        "early_decision",
     )
 
     def has_add_permission(self, request):

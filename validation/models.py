@@ -6,8 +6,11 @@ Invariants (kept by validation/services/ under row locks):
   rank-ordered snapshot). ``kind`` is ``review`` (in the review band: its decision is exported)
   or ``gold`` (outside the band, answer known from product ids, mixed into the queue to measure
   validators). Gold rows look exactly like review rows on the page.
-* ``n_judgements`` counts the row's active (not undone) judgements; ``judgements_needed`` starts
-  at ReviewSettings.judgements_per_row and grows by one for every tie.
+* ``n_judgements`` counts the row's active (not undone) judgements; ``judgements_needed`` is what
+  validation/aggregation.py says the row needs now: with early decision (the default) the fewest
+  judgements after which the row can be decided (2 for a fresh row under a majority of three, 3
+  after a disagreement, more on ties); without it ReviewSettings.judgements_per_row, growing by
+  one for every tie.
 * At most one active judgement per (row, validator) (partial unique constraint).
 * ``n_judgements + live leases <= judgements_needed`` for every open row.
 """
@@ -44,6 +47,14 @@ class ReviewSettings(models.Model):
         default=False, help_text="the paper found price, colour and sizes do not help validators"
     )
     aggregation_rule = models.CharField(max_length=20, choices=Rule.choices, default=Rule.MAJORITY)
+    early_decision = models.BooleanField(
+        default=True,
+        help_text=(
+            "decide a row as soon as no further judgement can change the outcome (with a "
+            "majority of three: stop when two agree; a third judgement only on disagreement). "
+            "Same decisions as asking every judgement, fewer judgements"
+        ),
+    )
     export_inline_max = models.PositiveIntegerField(
         default=5000, help_text="larger exports run as jobs on the export queue"
     )

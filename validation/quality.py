@@ -166,27 +166,30 @@ def precision_with_std(correct: Sequence[bool], *, n_boot: int = 1000, seed: int
     return float(x.mean()), _std(means)
 
 
-def fleiss_kappa(table: np.ndarray) -> float:
-    """Fleiss' kappa for an (items x categories) table of rating counts.
+def krippendorff_alpha_nominal(units: Sequence[Sequence]) -> float:
+    """Krippendorff's alpha for nominal data; each unit is the list of values it received.
 
-    Items may have different numbers of raters (>= 2; items with fewer are ignored): per-item
-    agreement is ``(sum_j n_ij^2 - n_i) / (n_i (n_i - 1))`` and the category shares are pooled
-    over all ratings. With equal raters per item this is the textbook statistic.
+    Units may have any number of values (pairable units have >= 2; the others are ignored).
+    Coincidences: every ordered pair of values from different coders of unit u counts
+    1/(m_u - 1); alpha = 1 - D_o/D_e with D_o the observed and D_e the expected share of
+    disagreeing pairs (Krippendorff 2011, "Computing Krippendorff's alpha-reliability").
     """
-    t = np.asarray(table, dtype=float)
-    if t.ndim != 2 or t.size == 0:
+    units = [list(u) for u in units if len(u) >= 2]
+    if not units:
         return math.nan
-    n_i = t.sum(axis=1)
-    t, n_i = t[n_i >= 2], n_i[n_i >= 2]
-    if len(t) == 0:
-        return math.nan
-    p_i = ((t**2).sum(axis=1) - n_i) / (n_i * (n_i - 1))
-    p_bar = p_i.mean()
-    p_j = t.sum(axis=0) / n_i.sum()
-    p_e = (p_j**2).sum()
-    if p_e >= 1:
-        return 1.0 if p_bar >= 1 else math.nan
-    return float((p_bar - p_e) / (1 - p_e))
+    values = sorted({v for u in units for v in u}, key=str)
+    index = {v: i for i, v in enumerate(values)}
+    o = np.zeros((len(values), len(values)))
+    for u in units:
+        c = np.bincount([index[v] for v in u], minlength=len(values)).astype(float)
+        o += (np.outer(c, c) - np.diag(c)) / (len(u) - 1)
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    d_o = (n - np.trace(o)) / n
+    d_e = (n * n - (n_c**2).sum()) / (n * (n - 1))
+    if d_e == 0:
+        return 1.0 if d_o == 0 else math.nan
+    return float(1 - d_o / d_e)
 
 
 # --------------------------------------------------------------------------- the quality report
@@ -273,18 +276,39 @@ def _validators(rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts])
     return out
 
 
-def _agreement(rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts], *, k: int) -> float:
-    """Fleiss' kappa over all judged rows; categories: candidate rank (0..k-1) or none (k)."""
-    by_row: dict[int, Counter] = defaultdict(Counter)
+AGREEMENT_MEASURE = "Krippendorff's alpha (nominal), first two judgements of each row"
+
+
+def _agreement(
+    rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts]
+) -> tuple[float, int]:
+    """Agreement between validators: Krippendorff's alpha (nominal; categories: candidate rank
+    or none) over the FIRST TWO judgements of each row, in recorded order.
+
+    With early decision the number of judgements per row depends on the judgements themselves
+    (rows whose first two agree stop there, the others get more), so agreement over all
+    judgements would be biased upwards (with accuracy a, the pairwise agreement of the first two
+    is a^2 + (1-a)^2, over all of them it comes out higher). Every row gets its first two
+    judgements whatever they say, so they are an unbiased sample, with or without early
+    decision (alpha accepts variable numbers of values, Fleiss' kappa does not). Returns alpha
+    and the number of rows it is measured on.
+    """
+    first_two: dict[int, list[int]] = defaultdict(list)
     for j in judgements:
-        ids = [str(x) for x in rows[j.row_id].candidate_ids]
-        by_row[j.row_id][ids.index(j.choice) if j.choice in ids else k] += 1
-    table = (
-        np.array([[c.get(i, 0) for i in range(k + 1)] for c in by_row.values()])
-        if by_row
-        else np.zeros((0, k + 1))
-    )
-    return fleiss_kappa(table)
+        if len(first_two[j.row_id]) < 2:
+            ids = [str(x) for x in rows[j.row_id].candidate_ids]
+            first_two[j.row_id].append(ids.index(j.choice) if j.choice in ids else -1)
+    units = [u for u in first_two.values() if len(u) == 2]
+    return krippendorff_alpha_nominal(units), len(units)
+
+
+def _votes_per_decided_row(
+    rows: Sequence[RowFacts], judgements: Sequence[JudgementFacts]
+) -> float | None:
+    decided = {r.pk for r in rows if r.status == DECIDED}
+    if not decided:
+        return None
+    return sum(1 for j in judgements if j.row_id in decided) / len(decided)
 
 
 def report(
@@ -295,12 +319,13 @@ def report(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict:
-    """Confusion matrices, per-validator accuracy, Fleiss' kappa, predicted and observed
-    precision of one run.
+    """Confusion matrices, per-validator accuracy, agreement (Krippendorff's alpha), votes per
+    decided row, predicted and observed precision of one run.
 
     ``rows``: all review and gold rows of the run; ``judgements``: its active judgements,
-    ordered by row; ``routing_band_precision``: the review band's top-1 precision on the PR
-    curve, used for P_model when no review row has ground truth.
+    ordered by row and, within a row, in recorded order; ``routing_band_precision``: the review
+    band's top-1 precision on the PR curve, used for P_model when no review row has ground
+    truth.
     """
     by_pk = {r.pk: r for r in rows}
     with_truth = [r for r in rows if r.truth != TRUTH_UNKNOWN]
@@ -319,7 +344,7 @@ def report(
         if by_pk[j.row_id].truth != TRUTH_UNKNOWN
     ]
     seconds = [j.seconds_spent for j in judgements]
-    k = max((len(r.candidate_ids) for r in with_truth), default=3)
+    alpha, alpha_rows = _agreement(by_pk, judgements)
 
     # predicted vs observed precision of the review band
     review_rows = [r for r in with_truth if r.kind == REVIEW_ROW]
@@ -363,7 +388,10 @@ def report(
         "judgements": _rates_dict(judgement_codes, n_boot=n_boot, seed=seed),
         "wrong_pick": wrong_pick,
         "validators": _validators(by_pk, judgements),
-        "fleiss_kappa": _agreement(by_pk, judgements, k=k),
+        "agreement_alpha": alpha,
+        "agreement_rows": alpha_rows,
+        "agreement_measure": AGREEMENT_MEASURE,
+        "votes_per_decided_row": _votes_per_decided_row(rows, judgements),
         "median_seconds": float(np.median(seconds)) if seconds else None,
         "lr_plus_source": lr_source,
         "p_model": p_model,

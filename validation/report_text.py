@@ -48,7 +48,9 @@ def quality_text(q: dict) -> str:
         )
     lines += [
         "",
-        f"Fleiss' kappa: {_f(q['fleiss_kappa'])}",
+        f"agreement: {_f(q['agreement_alpha'])} ({q['agreement_measure']}; "
+        f"{q['agreement_rows']} rows)",
+        f"judgements per decided row: {_f(q['votes_per_decided_row'], 2)}",
         f"P_model (review band): {_f(q['p_model'])} ({q['p_model_source']})",
         f"predicted P_hitl: {_f(q['predicted_precision'])} ± {_f(q['predicted_std'])} "
         f"(LR+ from {q['lr_plus_source']})",
@@ -56,4 +58,21 @@ def quality_text(q: dict) -> str:
         f"({q['n_accepted_with_truth']} human-accepted rows with ground truth)",
         f"agree within 2 sigma: {q['agree_within_2sd']}",
     ]
+    return "\n".join(lines)
+
+
+def replay_text(results: list[dict]) -> str:
+    """Markdown table of an aggregation replay (validation/replay.py)."""
+    lines = [
+        "| rule | rows | decided | undecided | judgements/row | with truth | TP | FN | FP | TN "
+        "| TPR | FPR | LR+ | precision (accepted) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['label']} | {r['n_rows']} | {r['decided']} | {r['undecided']} | "
+            f"{_f(r['votes_per_row'], 2)} | {r['n_truth']} | {r['tp']} | {r['fn']} | {r['fp']} | "
+            f"{r['tn']} | {_f(r['tpr'])} | {_f(r['fpr'])} | {_f(r['lr_plus'], 1)} | "
+            f"{_f(r['precision'])} ({r['n_accepted']}) |"
+        )
     return "\n".join(lines)

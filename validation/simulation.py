@@ -4,6 +4,11 @@ For a row whose true answer is candidate c, a simulated validator picks c with p
 ``tpr`` and "none" otherwise. For a row where no candidate matches, it picks the most similar
 candidate (rank 1, the most plausible wrong answer) with probability ``fpr`` and "none"
 otherwise. Rows without ground truth: rank 1 with probability 1/2.
+
+Every judgement is thus one of two answers, right with a known probability, so the expected
+number of judgements per decided row follows from the aggregation rule alone
+(``expected_votes_per_decided_row``; 3 - (a^2 + (1-a)^2) for accuracy a under a majority of
+three with early decision, 3 without).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from matching.models import MatchRun
+from validation import aggregation
 from validation.assignment import LeasePolicy
 from validation.models import ReviewRow, ReviewSettings
 from validation.permissions import VALIDATORS
@@ -44,6 +50,37 @@ def pick_slot(
         return 0
     p = fpr if row.truth == ReviewRow.Truth.NONE else 0.5
     return order.index(0) + 1 if rng.random() < p else 0
+
+
+def p_right(*, truth: str, tpr: float, fpr: float) -> float:
+    """Probability that a simulated judgement on a row with this truth is the right answer."""
+    if truth == ReviewRow.Truth.MATCH:
+        return tpr
+    if truth == ReviewRow.Truth.NONE:
+        return 1 - fpr
+    return 0.5
+
+
+def expected_votes_per_decided_row(*, run: MatchRun, tpr: float, fpr: float) -> float | None:
+    """Mean expected judgements over the run's decided rows under the current settings."""
+    cfg = ReviewSettings.load()
+    truths = list(
+        ReviewRow.objects.filter(run=run, status=ReviewRow.Status.DECIDED).values_list(
+            "truth", flat=True
+        )
+    )
+    if not truths:
+        return None
+    cache: dict[str, float] = {}
+    for t in set(truths):
+        cache[t] = aggregation.expected_judgements(
+            p_right=p_right(truth=t, tpr=tpr, fpr=fpr),
+            rule=cfg.aggregation_rule,
+            required=cfg.judgements_per_row,
+            max_extra=cfg.max_extra_judgements,
+            early=cfg.early_decision,
+        )
+    return sum(cache[t] for t in truths) / len(truths)
 
 
 def simulate(

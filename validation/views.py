@@ -186,7 +186,13 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
 def quality_page(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     report = quality_selectors.quality_report(run=run, n_boot=500)
-    return render(request, "validation/quality.html", {"run": run, "q": report})
+    # the aggregation replay is computed on request (?replay=1): it replays every row
+    replayed = (
+        quality_selectors.aggregation_replay(run=run) if request.GET.get("replay") else None
+    )
+    return render(
+        request, "validation/quality.html", {"run": run, "q": report, "replay": replayed}
+    )
 
 
 @require_POST

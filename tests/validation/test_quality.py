@@ -1,13 +1,15 @@
-"""validation/quality.py: P_hitl, confusion rates, bootstrap, Fleiss' kappa, the report."""
+"""validation/quality.py: P_hitl, confusion rates, bootstrap, Krippendorff's alpha, the
+report."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
 
-from validation import quality
+from validation import aggregation, quality
 
 # --------------------------------------------------------------------------- P_hitl
 
@@ -76,27 +78,41 @@ def test_precision_with_std():
     assert sd == pytest.approx(0.03, rel=0.3)
 
 
-def test_fleiss_kappa_textbook_example():
-    # Fleiss (1971) / Wikipedia example: 10 items, 14 raters, 5 categories -> 0.210
-    table = np.array(
-        [
-            [0, 0, 0, 0, 14],
-            [0, 2, 6, 4, 2],
-            [0, 0, 3, 5, 6],
-            [0, 3, 9, 2, 0],
-            [2, 2, 8, 1, 1],
-            [7, 7, 0, 0, 0],
-            [3, 2, 6, 3, 0],
-            [2, 5, 3, 2, 2],
-            [6, 5, 2, 1, 0],
-            [0, 2, 2, 3, 7],
-        ]
-    )
-    assert quality.fleiss_kappa(table) == pytest.approx(0.210, abs=0.001)
+def test_krippendorff_alpha_published_example():
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 coders, 12 units,
+    # missing values, nominal alpha = 0.743
+    n = None
+    coders = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, n, n, n],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, n, 3],
+        [n, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, n],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n],
+    ]
+    units = [[v for v in unit if v is not None] for unit in zip(*coders, strict=True)]
+    assert quality.krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=0.0005)
+    assert quality.krippendorff_alpha_nominal([[1, 1], [2, 2]]) == 1.0
+    assert quality.krippendorff_alpha_nominal([[1, 2], [2, 1]]) == pytest.approx(-0.5)
+    assert math.isnan(quality.krippendorff_alpha_nominal([[1]]))
 
 
-def test_fleiss_kappa_perfect_agreement():
-    assert quality.fleiss_kappa(np.array([[3, 0], [0, 3], [3, 0]])) == pytest.approx(1.0)
+def test_alpha_on_the_first_two_judgements_is_unbiased_under_early_decision():
+    """Binary votes of accuracy 0.8 on balanced rows: the first two judgements give the same
+    alpha with and without early decision (about (0.68 - 0.5) / 0.5 = 0.36); all judgements of
+    early-decided rows would overstate it (the rows that stop early are those that agree)."""
+    rng = random.Random(7)
+    early_all, early_first_two, full_all = [], [], []
+    for _ in range(4000):
+        truth = rng.choice(["1", "none"])
+        other = "none" if truth == "1" else "1"
+        votes = [truth if rng.random() < 0.8 else other for _ in range(3)]
+        _, used = aggregation.run_process(votes)
+        early_all.append(votes[:used])
+        early_first_two.append(votes[:2])
+        full_all.append(votes)
+    a_first_two = quality.krippendorff_alpha_nominal(early_first_two)
+    assert a_first_two == pytest.approx(0.36, abs=0.04)
+    assert quality.krippendorff_alpha_nominal(full_all) == pytest.approx(0.36, abs=0.04)
+    assert quality.krippendorff_alpha_nominal(early_all) > a_first_two + 0.05
 
 
 # --------------------------------------------------------------------------- the report
@@ -164,9 +180,19 @@ def test_report_on_plain_facts():
     assert q["p_model"] == 1.0 and q["p_model_source"] == "review rows with ground truth"
     assert q["lr_plus_source"] == "gold rows"
     assert q["observed_precision"] == 0.5 and q["n_accepted_with_truth"] == 2
-    # kappa: r1 both pick rank 0, r2 splits (rank 1 vs rank 0); single-judgement rows ignored
-    table = np.array([[2, 0, 0, 0], [1, 1, 0, 0]])
-    assert q["fleiss_kappa"] == pytest.approx(quality.fleiss_kappa(table))
+    # alpha: r1 both pick rank 0, r2 splits (rank 1 vs rank 0); single-judgement rows ignored.
+    # Coincidences o00=2, o01=o10=1: D_o = 2/4, D_e = (16 - 9 - 1)/12 = 1/2 -> alpha = 0
+    assert q["agreement_alpha"] == pytest.approx(0.0)
+    assert q["agreement_rows"] == 2
+    assert q["votes_per_decided_row"] == pytest.approx(7 / 5)  # r1..r5 decided, 7 judgements
+    # a third judgement on r2 (agreeing with the second) does not enter the measure
+    q3 = quality.report(
+        rows=[r1, r2, r3, r4, r5, r6],
+        judgements=[*judgements[:4], _j(r2, "cy", 20), *judgements[4:]],
+        n_boot=50,
+    )
+    assert q3["agreement_alpha"] == pytest.approx(0.0)
+    assert q3["votes_per_decided_row"] == pytest.approx(8 / 5)
 
 
 def test_report_takes_p_model_from_the_routing_without_review_rows():

@@ -1,12 +1,13 @@
-"""Quality reads: load a run's rows and judgements and hand them to the pure quality.report."""
+"""Quality reads: load a run's rows and judgements and hand them to the pure quality.report
+and replay.replay."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from matching.models import MatchRun
-from validation import quality
-from validation.models import Judgement, ReviewRow, Routing
+from validation import quality, replay
+from validation.models import Judgement, ReviewRow, ReviewSettings, Routing
 
 
 def row_facts(rows: Iterable[ReviewRow]) -> list[quality.RowFacts]:
@@ -33,10 +34,9 @@ def _review_band_precision(*, run: MatchRun) -> float | None:
     return band.get("precision") if band else None
 
 
-def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
-    """The run's quality report (validation/quality.py: report), with the run."""
-    rows = row_facts(ReviewRow.objects.filter(run=run))
-    judgements = [
+def judgement_facts(*, run: MatchRun) -> list[quality.JudgementFacts]:
+    """The run's active judgements, by row and, within a row, in recorded order."""
+    return [
         quality.JudgementFacts(
             row_id=j.row_id,
             validator=j.validator.get_username(),
@@ -45,8 +45,26 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
         )
         for j in Judgement.objects.filter(row__run=run, undone_at__isnull=True)
         .select_related("validator")
-        .order_by("row_id")
+        .order_by("row_id", "created_at", "id")
     ]
+
+
+def aggregation_replay(*, run: MatchRun) -> list[dict]:
+    """The run's stored judgements replayed under each rule of validation/replay.py, with the
+    judgements per row and extra judgements of the current ReviewSettings."""
+    cfg = ReviewSettings.load()
+    return replay.replay(
+        rows=row_facts(ReviewRow.objects.filter(run=run)),
+        judgements=judgement_facts(run=run),
+        required=cfg.judgements_per_row,
+        max_extra=cfg.max_extra_judgements,
+    )
+
+
+def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
+    """The run's quality report (validation/quality.py: report), with the run."""
+    rows = row_facts(ReviewRow.objects.filter(run=run))
+    judgements = judgement_facts(run=run)
     report = quality.report(
         rows=rows,
         judgements=judgements,

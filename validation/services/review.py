@@ -274,7 +274,12 @@ def skip_row(*, validator: AbstractBaseUser, lease_id: int) -> None:
 
 
 def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregation.Outcome:
-    """Recompute a (locked) row's decision from its active judgements; keeps Decision in step."""
+    """Recompute a (locked) row's decision from its active judgements (in recorded order);
+    keeps Decision in step. With early decision a row is decided as soon as no further judgement
+    can change the outcome, and reopened (with the judgements it needs again) when an undo makes
+    the outcome open again. Leases still held on a row decided meanwhile are left to expire:
+    they are never shown again (current_lease only returns leases on open rows) and a judgement
+    sent through one is refused by check_lease ("already been decided"), nothing recorded."""
     cfg = ReviewSettings.load()
     now = now or timezone.now()
     choices = list(
@@ -287,6 +292,7 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
         rule=cfg.aggregation_rule,
         required=cfg.judgements_per_row,
         max_extra=cfg.max_extra_judgements,
+        early=cfg.early_decision,
     )
     row.n_judgements = len(choices)
     row.votes_for = out.votes_for

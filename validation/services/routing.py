@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from matching import selectors as matching_selectors
 from matching.models import Candidate, MatchRun
-from validation import routing
+from validation import aggregation, routing
 from validation.models import Decision, ReviewLease, ReviewRow, ReviewSettings, Routing
 from validation.selectors.routing import routing_preview
 
@@ -97,7 +97,12 @@ def route_run(
             suggested=preview["suggested"],
             created_by=user if user is not None and user.is_authenticated else None,
         )
-        needed = cfg.judgements_per_row
+        needed = aggregation.needed_for_new_row(
+            rule=cfg.aggregation_rule,
+            required=cfg.judgements_per_row,
+            max_extra=cfg.max_extra_judgements,
+            early=cfg.early_decision,
+        )
         ReviewRow.objects.bulk_create(
             [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.new_review_rows],
             batch_size=1000,

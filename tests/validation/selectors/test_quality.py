@@ -20,4 +20,6 @@ def test_simulated_validators_estimate(run):
     assert 0 <= q["observed_precision"] <= 1
     assert q["judgements"]["tpr"] == pytest.approx(0.9, abs=0.15)
     assert q["validators"] and q["validators"][0]["name"].startswith("sim-")
-    assert -1 <= q["fleiss_kappa"] <= 1
+    assert -1 <= q["agreement_alpha"] <= 1 and q["agreement_rows"] > 0
+    # early decision: rows stop at two agreeing judgements, so fewer than three on average
+    assert 2 <= q["votes_per_decided_row"] < 3

@@ -118,21 +118,23 @@ def test_undo_recomputes_and_releases_row_to_same_validator(run, validators):
     route_run(run=run, accept=None, review=0.0)
     v1, v2, v3 = validators[:3]
     row = judge(v1, choice="none")
-    row = judge_row(v2, row, "none")
-    row = judge_row(v3, row, "none")
+    row = judge_row(v2, row, "none")  # two agree: decided early
     assert row.status == "decided" and Decision.objects.filter(row=row).exists()
-    nxt = services.lease_next_row(validator=v3, policy=NO_GOLD)  # v3 moved on
-    services.undo_last_judgement(validator=v3)
+    nxt = services.lease_next_row(validator=v2, policy=NO_GOLD)  # v2 moved on
+    services.undo_last_judgement(validator=v2)
     row.refresh_from_db()
-    assert row.status == "open" and row.n_judgements == 2 and row.decision == ""
+    assert row.status == "open" and row.n_judgements == 1 and row.decision == ""
+    assert row.judgements_needed == 2
     assert not Decision.objects.filter(row=row).exists()
     assert not ReviewLease.objects.filter(pk=nxt.pk).exists()
-    again = services.lease_next_row(validator=v3, policy=NO_GOLD)
+    again = services.lease_next_row(validator=v2, policy=NO_GOLD)
     assert again.row_id == row.pk
     services.judge_row(
-        validator=v3, lease_id=again.pk, slot=slot_for(row, v3, row.candidate_ids[0])
+        validator=v2, lease_id=again.pk, slot=slot_for(row, v2, row.candidate_ids[0])
     )
     row.refresh_from_db()
+    assert row.status == "open" and row.judgements_needed == 3  # disagreement: a third
+    row = judge_row(v3, row, "none")
     assert row.status == "decided" and row.decision == "none"
     assert Judgement.objects.filter(row=row).count() == 4  # the undone one is kept
     assert Judgement.objects.filter(row=row, undone_at__isnull=False).count() == 1
@@ -175,7 +177,7 @@ def test_gold_rows_are_mixed_in(run, validators):
 def test_gold_rows_do_not_create_decisions(run, validators):
     route_run(run=run, accept=0.8, review=0.5)
     gold_lease = None
-    for v in validators[:3]:
+    for v in validators[:2]:  # two agree: decided
         gold_lease = services.lease_next_row(validator=v, policy=LeasePolicy(gold_rate=1.0))
         services.judge_row(validator=v, lease_id=gold_lease.pk, slot=0)
     row = ReviewRow.objects.get(pk=gold_lease.row_id)
