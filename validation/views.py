@@ -21,6 +21,7 @@ from validation.selectors import quality as quality_selectors
 from validation.selectors import review as review_selectors
 from validation.selectors import routing as routing_selectors
 from validation.selectors import runs as runs_selectors
+from validation.selectors import throughput as throughput_selectors
 from validation.services import export as export_services
 from validation.services import review as review_services
 from validation.services import routing as routing_services
@@ -212,3 +213,12 @@ def download_export(request: HttpRequest, export_id: int) -> HttpResponse:
     if not path.is_file():
         raise Http404("export file missing")
     return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+
+
+@admin_required
+def throughput(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "validation/throughput.html",
+        {"t": throughput_selectors.throughput_summary()},
+    )

@@ -10,7 +10,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ("validation", "matching", "core", "demo", "fashionid_app")
-PURE = ("aggregation", "assignment", "export", "quality", "report_text", "routing")
+PURE = (
+    "aggregation",
+    "assignment",
+    "export",
+    "quality",
+    "report_text",
+    "routing",
+    "throughput",
+)
 
 
 def _modules() -> dict[str, Path]:
