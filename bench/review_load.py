@@ -138,6 +138,7 @@ def _env(args, db: str) -> dict:
         DATABASE_URL=f"{args.pg}/{db}",
         SECRET_KEY="bench-only-secret",
         ALLOWED_HOSTS="127.0.0.1,testserver",
+        FASHIONID_HTTPS="0",  # plain HTTP on the loopback (no SSL redirect, no secure cookies)
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         FASHIONID_VAR_DIR=f"/tmp/review-load-var-{db}",
