@@ -55,7 +55,9 @@ def test_pr_curve_is_thinned_but_keeps_its_shape():
     assert 10 < len(pts) < 2000
     ys = np.array([y for _, y in pts])
     orig_y = H - PAD - precision * (H - 2 * PAD)
-    assert ys.min() == pytest.approx(orig_y.min()) and ys.max() == pytest.approx(orig_y.max())
+    # the extremes survive (to within the one-pixel cell that merges neighbours)
+    assert ys.min() == pytest.approx(orig_y.min(), abs=1.0)
+    assert ys.max() == pytest.approx(orig_y.max(), abs=1.0)
     assert pts[0] == pytest.approx((PAD, H - PAD - precision[0] * (H - 2 * PAD)))
     assert pts[-1][0] == pytest.approx(PAD + 0.8 * (W - 2 * PAD))
     # every original point lies within a pixel of a kept point with the same x cell
