@@ -14,14 +14,16 @@ def latest_run() -> MatchRun | None:
     )
 
 
-def run_by_ref(ref: str | int) -> MatchRun:
-    """A run by id, or the latest finished one for "latest". Raises MatchRun.DoesNotExist."""
+def run_by_ref(ref: str | int, *, with_curve: bool = True) -> MatchRun:
+    """A run by id, or the latest finished one for "latest". Raises MatchRun.DoesNotExist.
+    ``with_curve=False`` leaves the PR curve unloaded (3 x n_queries numbers)."""
     if str(ref) == "latest":
         run = latest_run()
         if run is None:
             raise MatchRun.DoesNotExist("no finished match run")
         return run
-    return MatchRun.objects.get(pk=int(ref))
+    qs = MatchRun.objects.all() if with_curve else MatchRun.objects.defer("pr_curve")
+    return qs.get(pk=int(ref))
 
 
 def top1_by_query(run: MatchRun) -> dict[int, tuple[int, float]]:
@@ -30,6 +32,13 @@ def top1_by_query(run: MatchRun) -> dict[int, tuple[int, float]]:
         "query_offer_id", "candidate_offer_id", "similarity"
     )
     return {q: (c, s) for q, c, s in rows}
+
+
+def top1_similarities(run: MatchRun) -> list[float]:
+    """The top-1 similarity of every query of the run (in no particular order)."""
+    return list(
+        Candidate.objects.filter(run=run, rank=1).order_by().values_list("similarity", flat=True)
+    )
 
 
 def run_candidates(run: MatchRun, *, query_offer_ids=None) -> dict[int, list[Candidate]]:

@@ -109,9 +109,9 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def _run_or_404(run_id: int) -> MatchRun:
+def _run_or_404(run_id: int, *, with_curve: bool = True) -> MatchRun:
     try:
-        return matching_selectors.run_by_ref(run_id)
+        return matching_selectors.run_by_ref(run_id, with_curve=with_curve)
     except MatchRun.DoesNotExist as exc:
         raise Http404(f"no match run #{run_id}") from exc
 
@@ -184,7 +184,7 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @admin_required
 def quality_page(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _run_or_404(run_id)
+    run = _run_or_404(run_id, with_curve=False)
     report = quality_selectors.quality_report(run=run, n_boot=500)
     return render(request, "validation/quality.html", {"run": run, "q": report})
 

@@ -47,7 +47,7 @@ def routing_preview(
     """Thresholds (given or suggested), bands with counts and expected precision/recall, and the
     predicted P_hitl of the review band. Writes nothing."""
     curve = routing.PRCurve.from_json(run.pr_curve)
-    sims = [s for _, s in matching_selectors.top1_by_query(run).values()]
+    sims = matching_selectors.top1_similarities(run)
     th = routing.resolve_thresholds(
         curve=curve,
         similarities=sims,

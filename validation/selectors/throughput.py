@@ -23,6 +23,15 @@ def throughput_summary(*, now: datetime | None = None) -> dict:
     day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = week_start_of(day_start)
     since = min(week_start, now - timedelta(hours=1))  # the pace window may reach last week
+    rows = Judgement.objects.filter(undone_at__isnull=True, created_at__gte=since).values_list(
+        "validator__username",
+        "created_at",
+        "seconds_spent",
+        "choice",
+        "row__kind",
+        "row__truth",
+        "row__truth_offer_id",
+    )
     facts = [
         throughput.JudgementFacts(
             validator=name,
@@ -31,20 +40,10 @@ def throughput_summary(*, now: datetime | None = None) -> dict:
             gold_correct=(
                 None
                 if kind != ReviewRow.Kind.GOLD or truth == ReviewRow.Truth.UNKNOWN
-                else choice == (str(truth_offer_id) if truth == ReviewRow.Truth.MATCH else "none")
+                else choice == (str(truth_offer) if truth == ReviewRow.Truth.MATCH else "none")
             ),
         )
-        for name, created_at, seconds, choice, kind, truth, truth_offer_id in Judgement.objects.filter(
-            undone_at__isnull=True, created_at__gte=since
-        ).values_list(
-            "validator__username",
-            "created_at",
-            "seconds_spent",
-            "choice",
-            "row__kind",
-            "row__truth",
-            "row__truth_offer_id",
-        )
+        for name, created_at, seconds, choice, kind, truth, truth_offer in rows
     ]
     queue = ReviewRow.objects.filter(status=ReviewRow.Status.OPEN).aggregate(
         open_rows=Count("id"),
