@@ -84,10 +84,15 @@ out = {}
 run_id = int(os.environ["BENCH_RUN"])
 c = Client()
 c.force_login(get_user_model().objects.get(username="bench-v0"))
-counts = []
-for _ in range(2):
+counts, get_ms, get_cpu, pick_ms = [], [], [], []
+for _ in range(int(os.environ.get("BENCH_INPROC", "2"))):
     with CaptureQueriesContext(connection) as get_q:
+        t, c0 = time.perf_counter(), time.thread_time()
         page = c.get("/review/")
+        get_ms.append((time.perf_counter() - t) * 1000)
+        get_cpu.append((time.thread_time() - c0) * 1000)
+    pick_ms += [float(x["time"]) * 1000 for x in get_q.captured_queries
+                if "SKIP LOCKED" in x["sql"]]
     m = __import__("re").search(r'name="lease" value="(\d+)"', page.content.decode())
     if not m:
         break
@@ -95,6 +100,8 @@ for _ in range(2):
         c.post("/review/judge/", {"lease": m.group(1), "slot": "0"})
     counts.append((len(get_q), len(post_q)))
 out["queries"] = counts[-1] if counts else None
+out["inproc"] = {"get_ms": statistics.median(get_ms), "get_cpu_ms": statistics.median(get_cpu),
+                 "pick_ms": statistics.median(pick_ms) if pick_ms else None, "n": len(get_ms)}
 active = Judgement.objects.filter(undone_at__isnull=True)
 out["duplicates"] = (
     active.values("row", "validator").annotate(n=Count("id")).filter(n__gt=1).count()
@@ -328,6 +335,12 @@ def main() -> None:
     p.add_argument("--app-dir", default=str(ROOT), help="checkout to serve (default: this one)")
     p.add_argument("--db-prefix", default="review_load")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--inproc-cycles",
+        type=int,
+        default=20,
+        help="GET+POST cycles timed in-process (test client) after each drive",
+    )
     p.add_argument("--setup-only", action="store_true", help="create and fill the databases")
     args = p.parse_args()
     if urllib.parse.urlparse(args.pg).hostname not in ("127.0.0.1", "localhost"):
@@ -357,6 +370,7 @@ def main() -> None:
             for v in vals:
                 res = drive(port, v, args.cycles, args.max_seconds, args.seed)
                 env_m = {
+                    "BENCH_INPROC": str(args.inproc_cycles),
                     **env,
                     "BENCH_RUN": str(run_id),
                     "BENCH_ADMIN": "1" if (n == max(sizes) and v == vals[-1]) else "0",
@@ -365,6 +379,12 @@ def main() -> None:
                 if meas.get("admin"):
                     admin = meas["admin"]
                 rows.append((n, v, n_open, res, meas, load()))
+                ip = meas["inproc"]
+                print(
+                    f"N={n} in-process review GET (test client, {ip['n']} GET+POST cycles): "
+                    f"median {ip['get_ms']:.0f} ms wall, {ip['get_cpu_ms']:.0f} ms CPU; "
+                    f"lease pick statement {ip['pick_ms'] or float('nan'):.1f} ms"
+                )
                 q = meas["queries"] or ("?", "?")
                 print(
                     f"N={n} V={v}: GET p50/p95 {res['get_p50']:.0f}/{res['get_p95']:.0f} ms, "
