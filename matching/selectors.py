@@ -27,14 +27,16 @@ def latest_run() -> MatchRun | None:
     )
 
 
-def run_by_ref(ref: str | int) -> MatchRun:
-    """A run by id, or the latest finished one for "latest". Raises MatchRun.DoesNotExist."""
+def run_by_ref(ref: str | int, *, with_curve: bool = True) -> MatchRun:
+    """A run by id, or the latest finished one for "latest". Raises MatchRun.DoesNotExist.
+    ``with_curve=False`` leaves the PR curve unloaded (3 x n_queries numbers)."""
     if str(ref) == "latest":
         run = latest_run()
         if run is None:
             raise MatchRun.DoesNotExist("no finished match run")
         return run
-    return MatchRun.objects.get(pk=int(ref))
+    qs = MatchRun.objects.all() if with_curve else MatchRun.objects.defer("pr_curve")
+    return qs.get(pk=int(ref))
 
 
 def top1_by_query(run: MatchRun) -> dict[int, tuple[int, float]]:
@@ -43,6 +45,13 @@ def top1_by_query(run: MatchRun) -> dict[int, tuple[int, float]]:
         "query_offer_id", "candidate_offer_id", "similarity"
     )
     return {q: (c, s) for q, c, s in rows}
+
+
+def top1_similarities(run: MatchRun) -> list[float]:
+    """The top-1 similarity of every query of the run (in no particular order)."""
+    return list(
+        Candidate.objects.filter(run=run, rank=1).order_by().values_list("similarity", flat=True)
+    )
 
 
 def run_candidates(run: MatchRun, *, query_offer_ids=None) -> dict[int, list[Candidate]]:
@@ -190,11 +199,12 @@ def check_run_done(run: MatchRun) -> MatchRun:
 
 
 def recent_runs(*, limit: int = 50) -> list[MatchRun]:
-    """The newest match runs (any status), shops preloaded."""
+    """The newest match runs (any status), shops preloaded, without their PR curves (a run of
+    90,000 queries carries a curve of 3 x 90,000 numbers: load it with run_by_ref)."""
     return list(
-        MatchRun.objects.select_related("query_shop", "index_shop").order_by("-created_at", "-id")[
-            :limit
-        ]
+        MatchRun.objects.select_related("query_shop", "index_shop")
+        .defer("pr_curve")
+        .order_by("-created_at", "-id")[:limit]
     )
 
 

@@ -17,7 +17,16 @@ PROJECT = tuple(
 )
 # bottom to top; a module may import its own layer or lower ones
 LAYERS = ("core", "matching.ml", "matching", "validation", "demo", "api", "fashionid_app")
-PURE = ("aggregation", "assignment", "export", "quality", "replay", "report_text", "routing")
+PURE = (
+    "aggregation",
+    "assignment",
+    "export",
+    "quality",
+    "replay",
+    "report_text",
+    "routing",
+    "throughput",
+)
 
 
 def _modules() -> dict[str, Path]:

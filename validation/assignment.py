@@ -9,6 +9,8 @@ them, with room for another judgement). A policy says
 * how to order rows inside a pool: ``ORDERINGS`` maps a rule name to model field names for
   ``order_by``; the default "partly judged first" hands out rows that already have judgements
   before fresh ones (rows finish sooner), then the oldest row first.
+
+``LEASE_WINDOW`` is how many candidate rows one lease attempt locks (``SKIP LOCKED``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from dataclasses import dataclass, field
 REVIEW = "review"
 GOLD = "gold"
 
+# rows picked and locked per lease attempt (the first one that passes the re-check is leased)
+LEASE_WINDOW = 3
+
+# The default ordering is served by the partial index ``row_open_queue`` on ReviewRow
+# (kind, -n_judgements, id WHERE status = 'open'): handing out a row walks that index.
 ORDERINGS: dict[str, tuple[str, ...]] = {
     "partly_judged_first": ("-n_judgements", "id"),
     "fifo": ("id",),

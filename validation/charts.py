@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+import numpy as np
+
 from validation.routing import PRCurve
 
 W, H, PAD = 420, 300, 40
@@ -13,13 +15,43 @@ def _xy(recall: float, precision: float) -> tuple[float, float]:
     return PAD + recall * (W - 2 * PAD), H - PAD - precision * (H - 2 * PAD)
 
 
+def thinned_points(recall, precision, *, step: float = 1.0) -> list[tuple[float, float]]:
+    """The curve's points in SVG coordinates, at most four per ``step``-pixel column of recall:
+    the first, the highest, the lowest and the last point of each run of points in that column
+    (in curve order), so the drawn line looks the same while a curve of 90,000 thresholds
+    becomes at most ``4 * width / step`` points. Consecutive points in the same cell are merged.
+    """
+    r = np.asarray(recall, dtype=float)
+    p = np.asarray(precision, dtype=float)
+    if len(r) == 0:
+        return []
+    x = PAD + r * (W - 2 * PAD)
+    y = H - PAD - p * (H - 2 * PAD)
+    col = np.round(x / step).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], len(col)] - 1
+    idx = np.arange(len(y))
+    lows = np.minimum.reduceat(y, starts)
+    highs = np.maximum.reduceat(y, starts)
+    # index of the first min / max inside each run
+    run_of = np.repeat(np.arange(len(starts)), ends - starts + 1)
+    first_low = np.full(len(starts), len(y))
+    first_high = np.full(len(starts), len(y))
+    np.minimum.at(first_low, run_of[y == lows[run_of]], idx[y == lows[run_of]])
+    np.minimum.at(first_high, run_of[y == highs[run_of]], idx[y == highs[run_of]])
+    keep = np.unique(np.concatenate([starts, ends, first_low, first_high]))
+    xk, yk = x[keep], y[keep]
+    cells = np.stack([np.round(xk / step), np.round(yk / step)], axis=1)
+    same = np.zeros(len(keep), dtype=bool)
+    same[1:] = np.all(cells[1:] == cells[:-1], axis=1)
+    same[-1] = False
+    return list(zip(xk[~same].tolist(), yk[~same].tolist(), strict=True))
+
+
 def pr_curve_svg(*, curve: PRCurve | None, accept: float | None, review: float | None) -> str:
     if curve is None:
         return '<p class="muted">This run has no precision–recall curve (no ground truth).</p>'
-    pts = " ".join(
-        "{:.1f},{:.1f}".format(*_xy(r, p))
-        for r, p in zip(curve.recall, curve.precision, strict=True)
-    )
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in thinned_points(curve.recall, curve.precision))
     parts = [
         f'<svg class="pr-curve" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
         'aria-label="precision-recall curve">',

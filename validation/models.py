@@ -144,7 +144,16 @@ class ReviewRow(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "query_offer"], name="row_unique_query")
         ]
-        indexes = [models.Index(fields=["run", "status", "kind", "n_judgements"])]
+        indexes = [
+            models.Index(fields=["run", "status", "kind", "n_judgements"]),
+            # the review queue: open rows of a pool in the lease order (partly judged first,
+            # then oldest); leasing walks it and stops after a few rows (services/review.py)
+            models.Index(
+                fields=["kind", "-n_judgements", "id"],
+                condition=Q(status="open"),
+                name="row_open_queue",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"row #{self.pk} ({self.kind}) of run #{self.run_id}"

@@ -88,6 +88,14 @@ def _std(values: np.ndarray) -> float:
     return float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
 
 
+def _resampled_counts(codes: np.ndarray, *, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, 4) counts of TP, FN, FP, TN in ``n_boot`` resamples (with replacement) of the
+    rows. Drawing ``len(codes)`` rows with replacement and counting the outcomes is a multinomial
+    draw with the observed shares, so the resamples cost O(n_boot), not O(n_boot x rows)."""
+    shares = np.bincount(codes, minlength=4)[:4] / len(codes)
+    return rng.multinomial(len(codes), shares, size=n_boot)
+
+
 def bootstrap_rates(codes: Sequence[int], *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """Bootstrap standard deviation of TPR, FNR, TNR, FPR and LR+ (resampling rows).
 
@@ -97,9 +105,7 @@ def bootstrap_rates(codes: Sequence[int], *, n_boot: int = 1000, seed: int = 0) 
     keys = ("tpr", "fnr", "tnr", "fpr", "lr_plus")
     if len(codes) < 2:
         return dict.fromkeys(keys, math.nan)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(codes), size=(n_boot, len(codes)))
-    counts = np.stack([(codes[idx] == k).sum(axis=1) for k in (TP, FN, FP, TN)], axis=1)
+    counts = _resampled_counts(codes, n_boot=n_boot, rng=np.random.default_rng(seed))
     tp, fn, fp, tn = (counts[:, i].astype(float) for i in range(4))
     with np.errstate(divide="ignore", invalid="ignore"):
         tpr = tp / (tp + fn)
@@ -144,15 +150,19 @@ def bootstrap_p_hitl(
         return math.nan, math.nan
     point = p_hitl(p_model, confusion(codes).lr_plus)
     rng = np.random.default_rng(seed)
-    samples = np.empty(n_boot)
-    for b in range(n_boot):
-        c = codes[rng.integers(0, len(codes), len(codes))]
-        pm = (
-            p_model
-            if pos is None or not len(pos)
-            else pos[rng.integers(0, len(pos), len(pos))].mean()
-        )
-        samples[b] = p_hitl(float(pm), confusion(c).lr_plus)
+    tp, fn, fp, tn = _resampled_counts(codes, n_boot=n_boot, rng=rng).T.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = tp / (tp + fn)
+        fpr = fp / (tn + fp)
+        lr = np.where(fpr == 0, np.where(tpr > 0, np.inf, np.nan), tpr / fpr)
+    if pos is None or not len(pos):
+        pm = np.full(n_boot, p_model)
+    else:  # the share of positives in a resample of the band rows: binomial
+        pm = rng.binomial(len(pos), p_model, size=n_boot) / len(pos)
+    with np.errstate(divide="ignore", invalid="ignore"):  # as p_hitl, element-wise
+        samples = np.where(np.isinf(lr), 1.0, 1.0 / (1.0 + (1.0 / pm - 1.0) / lr))
+    samples = np.where(np.isnan(lr) | (lr <= 0), np.nan, samples)
+    samples = np.where(pm <= 0, 0.0, samples)
     return point, _std(samples)
 
 
@@ -162,7 +172,7 @@ def precision_with_std(correct: Sequence[bool], *, n_boot: int = 1000, seed: int
     if len(x) == 0:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
+    means = rng.binomial(len(x), x.mean(), size=n_boot) / len(x)  # resampled share correct
     return float(x.mean()), _std(means)
 
 

@@ -89,9 +89,14 @@ def band_of(similarity: float, *, accept: float | None, review: float) -> str:
 def split_bands(
     similarities: Sequence[float], *, accept: float | None, review: float
 ) -> dict[str, int]:
+    """Queries per band (as ``band_of``, vectorised: a run may have 90,000 queries)."""
+    s = np.asarray(similarities, dtype=float)
+    auto = s >= accept if accept is not None else np.zeros(len(s), dtype=bool)
+    review_band = ~auto & (s >= review)
     counts = dict.fromkeys(BANDS, 0)
-    for s in similarities:
-        counts[band_of(s, accept=accept, review=review)] += 1
+    counts[AUTO] = int(auto.sum())
+    counts[REVIEW] = int(review_band.sum())
+    counts[DROPPED] = len(s) - counts[AUTO] - counts[REVIEW]
     return counts
 
 

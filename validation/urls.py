@@ -10,6 +10,7 @@ urlpatterns = [
     path("review/undo/", views.undo, name="undo"),
     path("review/feedback/", views.feedback, name="feedback"),
     path("runs/", views.runs, name="runs"),
+    path("throughput/", views.throughput, name="throughput"),
     path("runs/<int:run_id>/triage/", views.triage, name="triage"),
     path("runs/<int:run_id>/quality/", views.quality_page, name="quality"),
     path("runs/<int:run_id>/export/", views.export, name="export"),

@@ -21,6 +21,7 @@ from validation.selectors import quality as quality_selectors
 from validation.selectors import review as review_selectors
 from validation.selectors import routing as routing_selectors
 from validation.selectors import runs as runs_selectors
+from validation.selectors import throughput as throughput_selectors
 from validation.services import export as export_services
 from validation.services import review as review_services
 from validation.services import routing as routing_services
@@ -109,9 +110,9 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def _run_or_404(run_id: int) -> MatchRun:
+def _run_or_404(run_id: int, *, with_curve: bool = True) -> MatchRun:
     try:
-        return matching_selectors.run_by_ref(run_id)
+        return matching_selectors.run_by_ref(run_id, with_curve=with_curve)
     except MatchRun.DoesNotExist as exc:
         raise Http404(f"no match run #{run_id}") from exc
 
@@ -184,15 +185,11 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @admin_required
 def quality_page(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _run_or_404(run_id)
+    run = _run_or_404(run_id, with_curve=False)
     report = quality_selectors.quality_report(run=run, n_boot=500)
     # the aggregation replay is computed on request (?replay=1): it replays every row
-    replayed = (
-        quality_selectors.aggregation_replay(run=run) if request.GET.get("replay") else None
-    )
-    return render(
-        request, "validation/quality.html", {"run": run, "q": report, "replay": replayed}
-    )
+    replayed = quality_selectors.aggregation_replay(run=run) if request.GET.get("replay") else None
+    return render(request, "validation/quality.html", {"run": run, "q": report, "replay": replayed})
 
 
 @require_POST
@@ -219,3 +216,12 @@ def download_export(request: HttpRequest, export_id: int) -> HttpResponse:
     if not path.is_file():
         raise Http404("export file missing")
     return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+
+
+@admin_required
+def throughput(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "validation/throughput.html",
+        {"t": throughput_selectors.throughput_summary()},
+    )

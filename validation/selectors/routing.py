@@ -10,7 +10,7 @@ from matching import selectors as matching_selectors
 from matching.models import MatchRun
 from validation import quality, routing
 from validation.models import ReviewRow, Routing
-from validation.selectors.quality import row_facts
+from validation.selectors.quality import row_facts_of
 
 # LR+ used for the predicted P_hitl before any validator has been measured (paper, Table 5, v2).
 PAPER_LR_PLUS = 38.0
@@ -31,7 +31,7 @@ def measured_lr_plus(*, run: MatchRun | None = None) -> tuple[float, str]:
         gold = qs.filter(kind=ReviewRow.Kind.GOLD, status=ReviewRow.Status.DECIDED).exclude(
             truth=ReviewRow.Truth.UNKNOWN
         )
-        rates = quality.confusion(quality.decided_codes(row_facts(gold)))
+        rates = quality.confusion(quality.decided_codes(row_facts_of(gold)))
         if rates.tp + rates.fn > 0 and rates.fp + rates.tn > 0 and not math.isnan(rates.lr_plus):
             return rates.lr_plus, source
     return PAPER_LR_PLUS, "paper (no gold rows judged yet)"
@@ -47,7 +47,7 @@ def routing_preview(
     """Thresholds (given or suggested), bands with counts and expected precision/recall, and the
     predicted P_hitl of the review band. Writes nothing."""
     curve = routing.PRCurve.from_json(run.pr_curve)
-    sims = [s for _, s in matching_selectors.top1_by_query(run).values()]
+    sims = matching_selectors.top1_similarities(run)
     th = routing.resolve_thresholds(
         curve=curve,
         similarities=sims,

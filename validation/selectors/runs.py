@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Count
+from django.db.models import Count, prefetch_related_objects
 
 from matching import selectors as matching_selectors
 from matching.models import MatchRun
@@ -14,6 +14,7 @@ from validation.models import Decision, ReviewRow, Routing
 
 def runs_overview() -> list[dict]:
     runs = matching_selectors.recent_runs(limit=50)
+    prefetch_related_objects(runs, "exports")  # the page lists each run's latest exports
     counts: dict[int, dict] = defaultdict(dict)
     for run_id, status, n in (
         ReviewRow.objects.filter(run__in=runs, kind=ReviewRow.Kind.REVIEW)

@@ -109,9 +109,27 @@ def lease_next_row(
 
 
 def _lease_from_pool(
-    *, validator: AbstractBaseUser, kind: str, order_by: tuple[str, ...], now, cfg, run=None
+    *,
+    validator: AbstractBaseUser,
+    kind: str,
+    order_by: tuple[str, ...],
+    now: datetime,
+    cfg: ReviewSettings,
+    run: MatchRun | None = None,
+    window: int = assignment.LEASE_WINDOW,
 ) -> ReviewLease | None:
+    """Lease the first row of one pool the validator may take, in flat cost.
 
+    One statement picks and locks a small window of candidate rows: PostgreSQL walks the partial
+    index ``row_open_queue`` (open rows by kind, in the policy's order) and stops after
+    ``window`` rows that pass the per-row checks, each an index probe: not judged by this
+    validator (the unique (row, validator) judgement constraint), not skipped by them, room for
+    one more judgement counting live leases (the (row, validator) lease constraint). Rows other
+    validators are leasing right now are skipped (``SKIP LOCKED``), not waited for. The cost
+    depends on the window and the rows walked past (rows this validator judged that still wait
+    for others, rows full of live leases), not on the length of the queue. A second statement
+    re-checks the locked candidates with fresh reads before the lease is written.
+    """
     live = (
         ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
         .order_by()
@@ -125,31 +143,48 @@ def _lease_from_pool(
         ReviewRow.objects.filter(
             status=ReviewRow.Status.OPEN, kind=kind, n_judgements__lt=F("judgements_needed")
         )
-        .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)))
-        .filter(live__lt=F("judgements_needed") - F("n_judgements"))
         .filter(~Exists(mine), ~Exists(skipped))
         .filter(
             ~review_selectors.answer_shown_exists(validator=validator)
         )  # never a row whose answer was shown to them
         .filter(**({"run": run} if run is not None else {}))
+        .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)))
+        .filter(live__lt=F("judgements_needed") - F("n_judgements"))
         .order_by(*order_by)
-        .select_for_update(skip_locked=True)
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", flat=True)
     )
-    for row in qs[:5]:
-        # re-check with fresh statements now that the row is locked
-        row.refresh_from_db()
-        if row.status != ReviewRow.Status.OPEN or _judged_by(row=row, user_id=validator.pk):
-            continue
-        others = _live_leases(row=row, now=now, exclude_user_id=validator.pk)
-        if row.n_judgements + others >= row.judgements_needed:
-            continue
-        lease, _ = ReviewLease.objects.update_or_create(
-            row=row,
-            validator=validator,
-            defaults={"leased_at": now, "expires_at": now + timedelta(minutes=cfg.lease_minutes)},
+    locked = list(qs[:window])
+    if not locked:
+        return None
+    # re-check the locked rows with fresh statements (the pick ran on an older snapshot)
+    others = (
+        ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
+        .exclude(validator=validator)
+        .order_by()
+        .values("row")
+        .annotate(c=Count("id"))
+        .values("c")
+    )
+    fresh = {
+        r.pk: r
+        for r in ReviewRow.objects.filter(pk__in=locked, status=ReviewRow.Status.OPEN)
+        .annotate(
+            judged=Exists(mine),
+            others=Coalesce(Subquery(others, output_field=IntegerField()), Value(0)),
         )
-        return lease
-    return None
+        .filter(judged=False, n_judgements__lt=F("judgements_needed") - F("others"))
+    }
+    row = next((fresh[pk] for pk in locked if pk in fresh), None)
+    if row is None:
+        return None
+    # the validator's other leases were deleted in this transaction, under their user lock
+    return ReviewLease.objects.create(
+        row=row,
+        validator=validator,
+        leased_at=now,
+        expires_at=now + timedelta(minutes=cfg.lease_minutes),
+    )
 
 
 def check_lease(
