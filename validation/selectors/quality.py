@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Count
+
 from matching.models import MatchRun
-from validation import quality
+from validation import quality, report_text
 from validation.models import Judgement, ReviewRow, Routing
 
 
@@ -54,4 +56,21 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
         n_boot=n_boot,
         seed=seed,
     )
-    return {"run": run, **report}
+    sources = truth_sources(run=run)
+    return {
+        "run": run,
+        **report,
+        "truth_sources": sources,
+        "truth_sources_text": report_text.truth_source_text(sources),
+    }
+
+
+def truth_sources(*, run: MatchRun) -> dict[str, int]:
+    """Rows of the run by where their truth comes from: "catalogue" (product ids at routing
+    time) or "file" (simulate_validators --truth); only sources with rows are listed."""
+    return dict(
+        ReviewRow.objects.filter(run=run)
+        .values_list("truth_source")
+        .annotate(n=Count("id"))
+        .order_by("truth_source")
+    )
