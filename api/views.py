@@ -4,8 +4,9 @@ Every view is a GET-only ListAPIView behind ApiTokenAuthentication and HasApiTok
 REST_FRAMEWORK): no token, an unknown or a revoked one: 401; POST/PUT/PATCH/DELETE: 405.
 
 Adding a feed (e.g. /api/v1/products/ once the product clusters exist) takes a filter
-serializer, a row serializer, a selector returning an ordered queryset, and a FeedView
-subclass naming them (see MatchesView) plus its line in api/urls.py.
+serializer, a row serializer, a selector returning a queryset, and a FeedView subclass naming
+them and its order (``pagination_class = feed_pagination("updated_at", "id")``; see
+MatchesView), plus its line in api/urls.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from validation.selectors import matches as match_selectors
 
 
 class FeedPagination(CursorPagination):
-    """Cursor pages in the feed's stable order (oldest decision first); `next` links on."""
+    """Cursor pages in the feed's stable order (oldest first); follow the `next` links."""
 
     page_size = 100
     page_size_query_param = "page_size"
@@ -30,9 +31,14 @@ class FeedPagination(CursorPagination):
     ordering = ("decided_at", "id")
 
 
+def feed_pagination(*ordering: str) -> type[FeedPagination]:
+    """Cursor pagination in ``ordering`` (a time field, then a unique one: a stable order)."""
+    return type("FeedPagination", (FeedPagination,), {"ordering": ordering})
+
+
 class FeedView(generics.ListAPIView):
     filter_serializer_class: type[serializers.FeedFilterSerializer]
-    pagination_class = FeedPagination
+    pagination_class = feed_pagination("decided_at", "id")
 
     def filters(self) -> dict:
         params = self.filter_serializer_class(data=self.request.query_params)
