@@ -41,7 +41,7 @@ import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORD = "bench-password-1"
+PASSWORD = "bench-password-1"  # noqa: S105 (throw-away accounts on a loopback bench server)
 N_VALIDATORS = 50
 
 # Runs inside `manage.py shell -c` of the served checkout (so before/after use their own code).
@@ -140,12 +140,12 @@ def _env(args, db: str) -> dict:
     env.pop("REDIS_URL", None)
     env.update(
         DATABASE_URL=f"{args.pg}/{db}",
-        SECRET_KEY="bench-only-secret",
+        SECRET_KEY="bench-only-secret",  # noqa: S106
         ALLOWED_HOSTS="127.0.0.1,testserver",
         FASHIONID_HTTPS="0",  # plain HTTP on the loopback (no SSL redirect, no secure cookies)
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
-        FASHIONID_VAR_DIR=f"/tmp/review-load-var-{db}",
+        FASHIONID_VAR_DIR=f"/tmp/review-load-var-{db}",  # noqa: S108
         BENCH_PASSWORD=PASSWORD,
         BENCH_USERS=str(N_VALIDATORS),
     )
@@ -389,7 +389,8 @@ def main() -> None:
                 print(
                     f"N={n} V={v}: GET p50/p95 {res['get_p50']:.0f}/{res['get_p95']:.0f} ms, "
                     f"POST p50/p95 {res['post_p50']:.0f}/{res['post_p95']:.0f} ms, "
-                    f"{res['judgements']} judgements in {res['wall_s']:.1f} s = {res['per_s']:.1f}/s, "
+                    f"{res['judgements']} judgements in {res['wall_s']:.1f} s "
+                    f"= {res['per_s']:.1f}/s, "
                     f"SQL per GET/POST {q[0]}/{q[1]}, over-judged {meas['over_judged']}, "
                     f"duplicates {meas['duplicates']}, errors {res['errors']}, load {load()}",
                     flush=True,

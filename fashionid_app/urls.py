@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/rq/", include((rq_urlpatterns, "django_rq"))),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
     path("", include("validation.urls")),
     # Media behind login and role: validators read offer images only, admins everything
     # (views.may_read_media). Behind a real web server this is where X-Accel-Redirect would go.

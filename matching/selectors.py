@@ -224,3 +224,41 @@ def candidate_similarity(*, run_id: int, query_offer_id: int, candidate_offer_id
         .values_list("similarity", flat=True)
         .first()
     )
+
+
+# --- ground truth kept outside the catalogue (validation's --truth files) --------------------
+
+
+def existing_shop_names(names) -> set[str]:
+    """The names among ``names`` that are shops."""
+    from matching.models import Shop
+
+    return set(Shop.objects.filter(name__in=set(names)).values_list("name", flat=True))
+
+
+def offer_pks_by_key(keys, *, chunk: int = 500) -> dict[tuple[str, str], int]:
+    """(shop name, offer id) -> offer pk for the keys that exist (unknown keys are left out)."""
+    from matching.models import Offer
+
+    by_shop: dict[str, list[str]] = {}
+    for shop, offer_id in keys:
+        by_shop.setdefault(shop, []).append(offer_id)
+    out: dict[tuple[str, str], int] = {}
+    for shop, ids in by_shop.items():
+        for i in range(0, len(ids), chunk):
+            for pk, offer_id in Offer.objects.filter(
+                shop__name=shop, offer_id__in=ids[i : i + chunk]
+            ).values_list("pk", "offer_id"):
+                out[(shop, offer_id)] = pk
+    return out
+
+
+def product_ids_of(offer_pks, *, chunk: int = 500) -> dict[int, str | None]:
+    """Offer pk -> the catalogue's product id (None: unknown)."""
+    from matching.models import Offer
+
+    pks = list(offer_pks)
+    out: dict[int, str | None] = {}
+    for i in range(0, len(pks), chunk):
+        out.update(Offer.objects.filter(pk__in=pks[i : i + chunk]).values_list("pk", "product_id"))
+    return out

@@ -130,6 +130,12 @@ class ReviewRow(models.Model):
     truth_offer = models.ForeignKey(
         Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    truth_source = models.CharField(
+        max_length=10,
+        choices=[("catalogue", "catalogue product ids"), ("file", "truth file (--truth)")],
+        default="catalogue",
+        help_text="where truth comes from: product ids at routing time, or a truth file",
+    )
     judgements_needed = models.PositiveSmallIntegerField(default=3)
     n_judgements = models.PositiveSmallIntegerField(default=0)
     # aggregated outcome: choice is a candidate offer id as string, "none", or "" (pending)

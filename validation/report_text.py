@@ -25,10 +25,26 @@ def _f(x, d: int = 3) -> str:
     return format_number(x, d, infinity="inf")
 
 
+TRUTH_SOURCES = {
+    "catalogue": "catalogue product ids at routing time",
+    "file": "a truth file (simulate_validators --truth)",
+}
+
+
+def truth_source_text(sources: dict[str, int]) -> str:
+    """Where the rows' ground truth comes from, e.g. "a truth file (...) (40 rows)"."""
+    return "; ".join(f"{TRUTH_SOURCES.get(k, k)} ({n} rows)" for k, n in sorted(sources.items()))
+
+
 def quality_text(q: dict) -> str:
     lines = [
         f"rows with ground truth: {q['rows']['with_truth']} "
         f"(decided {q['rows']['decided_with_truth']}, gold decided {q['rows']['gold_decided']})",
+        *(
+            [f"ground truth from: {truth_source_text(q['truth_sources'])}"]
+            if q.get("truth_sources")
+            else []
+        ),
         "",
         "| | n | TP | FN | FP | TN | TPR | FNR | TNR | FPR | LR+ |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

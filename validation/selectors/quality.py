@@ -4,17 +4,17 @@ and replay.replay."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from matching.models import MatchRun
-from validation import quality, replay
+from validation import quality, replay, report_text
 from validation.models import Judgement, ReviewRow, ReviewSettings, Routing
 
 
 def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
-    """The rows' facts for the pure cores, straight from the database as tuples (no model instances: a run at
-    the paper's scale has ~45,000 rows). ``candidate_ids`` are read only for rows with active
-    judgements, in a second query (rows nobody judged have no vote to map to a candidate;
+    """The rows' facts for the pure cores, straight from the database as tuples (no model
+    instances: a run at the paper's scale has ~45,000 rows). ``candidate_ids`` are read only
+    for rows with active judgements, in a second query (rows nobody judged have no vote to map to a candidate;
     decoding 45,000 JSON lists was most of the quality page's time); the others get ``()``."""
     candidates = dict(qs.filter(n_judgements__gt=0).values_list("pk", "candidate_ids"))
     return [
@@ -81,4 +81,21 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
         n_boot=n_boot,
         seed=seed,
     )
-    return {"run": run, **report}
+    sources = truth_sources(run=run)
+    return {
+        "run": run,
+        **report,
+        "truth_sources": sources,
+        "truth_sources_text": report_text.truth_source_text(sources),
+    }
+
+
+def truth_sources(*, run: MatchRun) -> dict[str, int]:
+    """Rows of the run by where their truth comes from: "catalogue" (product ids at routing
+    time) or "file" (simulate_validators --truth); only sources with rows are listed."""
+    return dict(
+        ReviewRow.objects.filter(run=run)
+        .values_list("truth_source")
+        .annotate(n=Count("id"))
+        .order_by("truth_source")
+    )

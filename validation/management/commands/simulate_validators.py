@@ -8,6 +8,8 @@ from validation import simulation
 from validation.models import ReviewSettings
 from validation.report_text import format_number, quality_text
 from validation.selectors.quality import quality_report
+from validation.services import truth as truth_services
+from validation.truth_file import TruthFileError
 
 
 class Command(BaseCommand):
@@ -28,12 +30,32 @@ class Command(BaseCommand):
             help="ask every judgement (early decision off) while simulating; the setting is "
             "restored afterwards",
         )
+        parser.add_argument(
+            "--truth",
+            metavar="FILE.csv",
+            help="ground truth kept outside the catalogue (columns offer_id, shop, product_id): "
+            "sets the truth of the run's rows before judging; offers it does not name keep "
+            "their catalogue product id",
+        )
 
     def handle(self, *args, **opts):
         try:
             run = run_by_ref(opts["run"])
         except (MatchRun.DoesNotExist, ValueError) as exc:
             raise CommandError(f"no such run: {opts['run']}") from exc
+        if opts["truth"]:
+            try:
+                truth = truth_services.load_truth_file(path=opts["truth"])
+            except TruthFileError as exc:
+                raise CommandError(f"{opts['truth']}: {exc}") from exc
+            except OSError as exc:
+                raise CommandError(f"cannot read {opts['truth']}: {exc}") from exc
+            c = truth_services.apply_truth(run=run, truth=truth)
+            self.stdout.write(
+                f"truth from {opts['truth']} ({len(truth)} offers): {c['rows']} rows "
+                f"({c['match']} match, {c['none']} none, {c['unknown']} unknown; "
+                f"{c['changed']} changed)"
+            )
         cfg = ReviewSettings.load()
         saved = cfg.early_decision
         if opts["full_majority"]:
