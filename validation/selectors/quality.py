@@ -14,8 +14,9 @@ from validation.models import Judgement, ReviewRow, ReviewSettings, Routing
 def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
     """The rows' facts for the pure cores, straight from the database as tuples (no model
     instances: a run at the paper's scale has ~45,000 rows). ``candidate_ids`` are read only
-    for rows with active judgements, in a second query (rows nobody judged have no vote to map to a candidate;
-    decoding 45,000 JSON lists was most of the quality page's time); the others get ``()``."""
+    for rows with active judgements, in a second query (rows nobody judged have no vote to map
+    to a candidate; decoding 45,000 JSON lists was most of the quality page's time); the others
+    get ``()``."""
     candidates = dict(qs.filter(n_judgements__gt=0).values_list("pk", "candidate_ids"))
     return [
         quality.RowFacts(
