@@ -59,6 +59,8 @@ def main() -> None:
     import numpy as np
 
     from matching.ml import retrieval
+    from matching.ml.brands import blocking_recall, brand_keys
+    from matching.ml.match_config import MatchConfig
 
     threshold = args.threshold if args.threshold is not None else DEFAULT_BRAND_THRESHOLD
     rng = np.random.default_rng(0)
@@ -90,18 +92,19 @@ def main() -> None:
         true_pairs = list(enumerate(source.tolist()))
 
         started = time.perf_counter()
-        brute = retrieval.search(query_vecs=queries, index_vecs=index, k=3)
+        qk, ik = brand_keys(query_brands), brand_keys(index_brands)
+        plain = MatchConfig(k=3, brand_threshold=None, text_weight=0.0)
+        blocked_cfg = MatchConfig(k=3, brand_threshold=threshold, text_weight=0.0)
+        brute = retrieval.search(query_vecs=queries, index_vecs=index, config=plain)
         brute_s = time.perf_counter() - started
         started = time.perf_counter()
         blocked = retrieval.search(
-            query_vecs=queries, index_vecs=index, k=3, query_brands=query_brands,
-            index_brands=index_brands, brand_threshold=threshold,
-        )  # fmt: skip
+            query_vecs=queries, index_vecs=index, config=blocked_cfg, query_keys=qk, index_keys=ik
+        )
         blocked_s = time.perf_counter() - started
-        recall_blocking = retrieval.blocking_recall(
-            query_brands=query_brands, index_brands=index_brands, true_pairs=true_pairs,
-            threshold=threshold,
-        )  # fmt: skip
+        recall_blocking = blocking_recall(
+            query_keys=qk, index_keys=ik, true_pairs=true_pairs, threshold=threshold
+        )
         r1_brute = float(np.mean(brute.indices[:, 0] == source))
         r1_blocked = float(np.mean(blocked.indices[:, 0] == source))
         rows.append(
@@ -114,9 +117,9 @@ def main() -> None:
             exact = brute.indices[:, 0]
             for kind in ("flat", "ivf", "hnsw"):
                 started = time.perf_counter()
-                ann = retrieval._build_index(index, index_type=kind, k=3)
+                ann = retrieval.build_index(index, index_type=kind, k=3)
                 if kind != "flat" and n < retrieval.ANN_MIN_SIZE:
-                    ann = retrieval._build_index(index, index_type="flat", k=3)
+                    ann = retrieval.build_index(index, index_type="flat", k=3)
                 built = time.perf_counter() - started
                 started = time.perf_counter()
                 _, found = ann.search(queries, 3)
