@@ -77,17 +77,77 @@ def block_keys(
     q_named = sorted({k for k in query_keys if k})
     i_all = sorted(set(index_keys))
     i_named = [k for k in i_all if k]
-    scores = np.zeros((len(q_named), len(i_named)), dtype=np.float32)
-    if q_named and i_named:
-        scores = process.cdist(
-            q_named, i_named, scorer=fuzz.token_set_ratio, dtype=np.float32, workers=-1
-        )
+    matches = fuzzy_matches(q_named, i_named, threshold=threshold)
     blocks: dict[str, list[str]] = {"": i_all} if "" in query_keys else {}
+    i_set = set(i_all)
     for row, qk in enumerate(q_named):
-        matched = {i_named[j] for j in np.flatnonzero(scores[row] >= threshold)}
-        matched |= {qk, ""} & set(i_all)  # equal keys and unbranded index offers always match
+        matched = {i_named[j] for j in matches[row]}
+        matched |= {qk, ""} & i_set  # equal keys and unbranded index offers always match
         blocks[qk] = sorted(matched)
     return blocks
+
+
+#: Above this many distinct characters the character-overlap filter is skipped.
+MAX_FILTER_CHARS = 512
+
+
+def fuzzy_matches(
+    query_keys: Sequence[str], index_keys: Sequence[str], *, threshold: float
+) -> list[list[int]]:
+    """For each query key, the positions of the index keys with
+    ``fuzz.token_set_ratio >= threshold`` (the same as scoring every pair with
+    ``process.cdist``, but only pairs that can reach the threshold are scored).
+
+    A pair can only reach it when the keys share a token, or else (token_set_ratio is then the
+    Indel ratio ``200 * LCS / (la + lb)`` of the two sorted token sets, joined) when their
+    characters overlap enough: ``LCS <= sum_c min(count_a(c), count_b(c))``, so pairs whose
+    overlap bound (or length ratio) is below the threshold are skipped.
+    """
+    nq, ni = len(query_keys), len(index_keys)
+    if not nq or not ni:
+        return [[] for _ in range(nq)]
+    q_joined = [" ".join(sorted(set(k.split()))) for k in query_keys]
+    i_joined = [" ".join(sorted(set(k.split()))) for k in index_keys]
+    chars = sorted({c for text in (*q_joined, *i_joined) for c in text})
+    if threshold <= 0 or len(chars) > MAX_FILTER_CHARS:
+        scores = process.cdist(
+            query_keys, index_keys, scorer=fuzz.token_set_ratio, dtype=np.float32, workers=-1
+        )
+        return [np.flatnonzero(row >= threshold).tolist() for row in scores]
+    candidates: list[set[int]] = [set() for _ in range(nq)]
+    by_token: dict[str, list[int]] = {}
+    for j, key in enumerate(index_keys):
+        for token in set(key.split()):
+            by_token.setdefault(token, []).append(j)
+    for i, key in enumerate(query_keys):
+        for token in set(key.split()):
+            candidates[i].update(by_token.get(token, ()))
+    h_q, h_i = _char_counts(q_joined, chars), _char_counts(i_joined, chars)
+    len_q, len_i = h_q.sum(axis=1), h_i.sum(axis=1)
+    by_length = np.argsort(len_i, kind="stable")
+    len_sorted, h_sorted = len_i[by_length], h_i[by_length]
+    share = min(threshold, 100.0) / 200.0 - 1e-6  # bound: overlap >= share * (la + lb)
+    for i in range(nq):
+        la = int(len_q[i])
+        lo = np.searchsorted(len_sorted, la * share / (1 - share) - 1e-9, side="left")
+        hi = np.searchsorted(len_sorted, la * (1 - share) / share + 1e-9, side="right")
+        if hi > lo:
+            overlap = np.minimum(h_sorted[lo:hi], h_q[i]).sum(axis=1)
+            ok = overlap >= share * (la + len_sorted[lo:hi])
+            candidates[i].update(by_length[lo:hi][ok].tolist())
+    return [
+        sorted(j for j in cands if fuzz.token_set_ratio(query_keys[i], index_keys[j]) >= threshold)
+        for i, cands in enumerate(candidates)
+    ]
+
+
+def _char_counts(texts: Sequence[str], chars: Sequence[str]) -> np.ndarray:
+    pos = {c: n for n, c in enumerate(chars)}
+    counts = np.zeros((len(texts), len(chars)), dtype=np.int32)
+    for row, text in enumerate(texts):
+        for c in text:
+            counts[row, pos[c]] += 1
+    return counts
 
 
 def block_pairs(

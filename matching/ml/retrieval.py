@@ -28,7 +28,7 @@ block has at least ``ANN_MIN_SIZE`` offers: ``"ivf"`` (``IndexIVFFlat``, ``nlist
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import faiss
@@ -60,27 +60,6 @@ class SearchResult:
     comparisons: int
     comparisons_unblocked: int
     cosines: np.ndarray | None = None
-
-
-def _merge_shortlists(
-    cand_idx: np.ndarray,
-    cand_cos: np.ndarray,
-    cand_score: np.ndarray,
-    *,
-    rows: np.ndarray,
-    idx: np.ndarray,
-    cos: np.ndarray,
-    score: np.ndarray,
-) -> None:
-    """Keep, in place, the best `width` of the current and the new candidates of `rows`."""
-    width = cand_idx.shape[1]
-    all_idx = np.concatenate([cand_idx[rows], idx], axis=1)
-    all_cos = np.concatenate([cand_cos[rows], cos], axis=1)
-    all_score = np.concatenate([cand_score[rows], score], axis=1)
-    order = np.argsort(-all_score, axis=1, kind="stable")[:, :width]
-    cand_idx[rows] = np.take_along_axis(all_idx, order, axis=1)
-    cand_cos[rows] = np.take_along_axis(all_cos, order, axis=1)
-    cand_score[rows] = np.take_along_axis(all_score, order, axis=1)
 
 
 def build_index(vecs: np.ndarray, *, index_type: str, k: int) -> faiss.Index:
@@ -130,35 +109,20 @@ def search(
     q = np.ascontiguousarray(query_vecs, dtype=np.float32)
     x = np.ascontiguousarray(index_vecs, dtype=np.float32)
     nq, ni = len(q), len(x)
-    k, index_type, rescore = config.k, config.index_type, config.rescore
-    text_weight, csls_k = config.text_weight, config.csls_k
-    unbranded = branded_queries = np.zeros(0, dtype=np.int64)
-    if config.brand_threshold is None:
-        groups = [(np.arange(nq), np.arange(ni))]
-    else:
+    if config.brand_threshold is not None:
         if query_keys is None or index_keys is None:
             raise ValueError(
                 "blocking (config.brand_threshold set) needs query_keys and index_keys"
             )
         if len(query_keys) != nq or len(index_keys) != ni:
             raise ValueError("one brand key per vector expected")
-        groups, unbranded, branded_queries = _blocked_groups(
-            query_keys,
-            index_keys,
-            config.brand_threshold,
-            split_unbranded=rescore == "none",  # CSLS needs each block's whole neighbourhood
-        )
+    text_weight = config.text_weight
     texts = None
     if query_texts is not None and index_texts is not None and text_weight > 0:
         if len(query_texts) != nq or len(index_texts) != ni:
             raise ValueError("one text per vector expected")
         sparse = SparseText().fit([*query_texts, *index_texts])
         texts = (sparse.transform(query_texts), sparse.transform(index_texts))
-    plain = rescore == "none" and not config.one_to_one and texts is None
-    width = k if plain else max(k, config.shortlist)
-    cand_idx = np.full((nq, width), -1, dtype=np.int64)
-    cand_cos = np.full((nq, width), -np.inf, dtype=np.float32)
-    cand_score = np.full((nq, width), -np.inf, dtype=np.float32)
 
     def combined(cos: np.ndarray, q_pos: np.ndarray, x_pos: np.ndarray) -> np.ndarray:
         if texts is None:
@@ -168,48 +132,39 @@ def search(
         tf[ok] = pair_dot(texts[0], texts[1], q_pos[ok], x_pos[ok])
         return np.where(ok, (1 - text_weight) * cos + text_weight * tf, -np.inf).astype(np.float32)
 
-    def search_block(q_rows: np.ndarray, candidates: np.ndarray):
-        """Top-`width` candidates of q_rows: (index rows or -1, block positions or -1,
-        cosines, scores)."""
-        index = build_index(x[candidates], index_type=index_type, k=width)
-        d, local = index.search(q[q_rows], min(width, len(candidates)))
-        found = local >= 0
-        rows_x = np.where(found, candidates[np.maximum(local, 0)], -1)
-        d = np.where(found, d, -np.inf).astype(np.float32)
-        score = combined(d, np.broadcast_to(q_rows[:, None], rows_x.shape), rows_x)
-        return rows_x, np.where(found, local, -1), d, score
-
-    comparisons = 0
-    for q_rows, candidates in groups:
-        if len(q_rows) == 0 or len(candidates) == 0:
-            continue
-        comparisons += len(q_rows) * len(candidates)
-        rows_x, local, d, score = search_block(q_rows, candidates)
-        kk = rows_x.shape[1]
-        if rescore == "csls":
-            # reverse neighbourhoods: every candidate index offer against the block's queries
-            reverse = faiss.IndexFlatIP(q.shape[1])
-            reverse.add(q[q_rows])
-            kr = min(width if texts is not None else csls_k, len(q_rows))
-            d2, local2 = reverse.search(x[candidates], kr)
-            ok2 = local2 >= 0
-            d2 = np.where(ok2, d2, -np.inf).astype(np.float32)
-            q_of = np.where(ok2, q_rows[np.maximum(local2, 0)], -1)
-            s2 = combined(d2, q_of, np.broadcast_to(candidates[:, None], q_of.shape))
-            score = csls_rescore(
-                score, top_k_rows(score, csls_k), top_k_rows(s2, csls_k), columns=local
-            )
-            score = np.where(rows_x >= 0, score, -np.inf).astype(np.float32)
-        cand_idx[q_rows, :kk] = rows_x
-        cand_cos[q_rows, :kk] = d
-        cand_score[q_rows, :kk] = score
-    if len(unbranded) and len(branded_queries):
-        # Unbranded index offers are candidates of every branded query: one search, then merge.
-        comparisons += len(branded_queries) * len(unbranded)
-        rows_x, _, d, score = search_block(branded_queries, unbranded)
-        _merge_shortlists(
-            cand_idx, cand_cos, cand_score, rows=branded_queries, idx=rows_x, cos=d, score=score
+    plain = config.rescore == "none" and not config.one_to_one and texts is None
+    width = config.k if plain else max(config.k, config.shortlist)
+    blocked = config.brand_threshold is not None
+    if config.rescore == "csls":
+        cand_idx, cand_cos, cand_score, comparisons = _csls_shortlists(
+            q,
+            x,
+            config=config,
+            width=width,
+            combined=combined,
+            with_texts=texts is not None,
+            keys=(query_keys, index_keys) if blocked else None,
         )
+    else:
+        searches, unbranded = [(np.arange(nq), np.arange(ni))], None
+        if blocked:
+            searches, unbranded = plan_blocked_searches(
+                query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
+            )
+        cand_idx, cand_cos, comparisons = cosine_shortlists(
+            q, x, searches=searches, width=width, index_type=config.index_type
+        )
+        rows = np.broadcast_to(np.arange(nq)[:, None], cand_idx.shape)
+        cand_score = combined(cand_cos, rows, cand_idx)
+        if unbranded is not None:
+            # unbranded index offers: their own cosine shortlist, merged by the final score
+            u_idx, u_cos, u_comparisons = cosine_shortlists(
+                q, x, searches=[unbranded], width=width, index_type=config.index_type
+            )
+            comparisons += u_comparisons
+            cand_idx, cand_cos, cand_score = _merge_by_score(
+                (cand_idx, cand_cos, cand_score), (u_idx, u_cos, combined(u_cos, rows, u_idx))
+            )
     if plain:
         return SearchResult(
             indices=cand_idx,
@@ -222,7 +177,7 @@ def search(
         cand_idx,
         cand_score,
         cand_cos,
-        k=k,
+        k=config.k,
         one_to_one=config.one_to_one,
         penalty=config.unassigned_penalty,
     )
@@ -235,33 +190,249 @@ def search(
     )
 
 
-def _blocked_groups(
-    qk: Sequence[str],
-    ik: Sequence[str],
-    threshold: float,
-    *,
-    split_unbranded: bool = False,
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
-    """(query rows, candidate index rows) per distinct candidate set.
+Search = tuple[np.ndarray, np.ndarray]  # (query rows, index rows), both ascending
 
-    With ``split_unbranded`` the unbranded index offers are left out of the branded queries'
-    blocks and returned apart (with those queries), to be searched once for all of them
-    instead of once per block. Returns (groups, unbranded index rows, branded query rows).
+
+def plan_blocked_searches(
+    *, query_keys: Sequence[str], index_keys: Sequence[str], threshold: float
+) -> tuple[list[Search], Search | None]:
+    """The searches that cover every query's block exactly once, as (query rows, index rows).
+
+    Returns (searches, unbranded). Unbranded queries search the whole index once. Branded
+    queries: each other search is a group of index brand keys with the branded queries whose
+    blocks contain exactly these keys: index keys compared with the same queries are searched
+    together, so each branded index offer is in one search and each (query, index offer) pair of
+    a block is compared once. ``unbranded`` (None if there are no unbranded index offers or no
+    branded queries) searches the unbranded index offers once for all branded queries.
     """
+    ni = len(index_keys)
+    blocks = block_keys(query_keys=query_keys, index_keys=index_keys, threshold=threshold)
+    codes = {key: n for n, key in enumerate(dict.fromkeys(index_keys))}
+    index_code = np.fromiter(map(codes.__getitem__, index_keys), dtype=np.int64, count=ni)
+    by_code = np.argsort(index_code, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(index_code, minlength=len(codes)))]
+    query_rows: dict[str, list[int]] = {}
+    for row, key in enumerate(query_keys):
+        query_rows.setdefault(key, []).append(row)
+
+    def rows_of(q_keys: Sequence[str]) -> np.ndarray:
+        return np.sort(np.concatenate([np.asarray(query_rows[k], np.int64) for k in q_keys]))
+
+    # index key -> query keys whose block holds it; index keys grouped by that set
+    holders: dict[str, list[str]] = {}
+    for q_key, i_keys in blocks.items():
+        if q_key:
+            for i_key in i_keys:
+                holders.setdefault(i_key, []).append(q_key)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i_key, q_keys in holders.items():
+        if i_key:
+            groups.setdefault(tuple(sorted(q_keys)), []).append(codes[i_key])
+    searches: list[Search] = []
+    if "" in query_rows:
+        searches.append((np.asarray(query_rows[""], dtype=np.int64), np.arange(ni)))
+    for q_keys, i_codes in groups.items():
+        parts = [by_code[bounds[c] : bounds[c + 1]] for c in i_codes]
+        x_rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+        searches.append((rows_of(q_keys), x_rows.astype(np.int64)))
+    unbranded = None
+    if holders.get(""):
+        c = codes[""]
+        unbranded = (rows_of(holders[""]), by_code[bounds[c] : bounds[c + 1]].astype(np.int64))
+    return searches, unbranded
+
+
+def cosine_shortlists(
+    q: np.ndarray,
+    x: np.ndarray,
+    *,
+    searches: Sequence[tuple[np.ndarray, np.ndarray]],
+    width: int,
+    index_type: str = "flat",
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The ``width`` best index rows per query by inner product over the union of its
+    ``searches`` (each (query rows, index rows); a pair must not be in two searches).
+
+    Exact (ties: the lower index row first) unless ``index_type`` is ``ivf`` / ``hnsw`` and a
+    search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows (nq, width), -1 padded;
+    scores, -inf padded; number of comparisons).
+    """
+    nq = len(q)
+    found_q, found_x, found_s = [], [], []
+    comparisons = 0
+    for q_rows, x_rows in searches:
+        if not len(q_rows) or not len(x_rows):
+            continue
+        comparisons += len(q_rows) * len(x_rows)
+        w = min(width, len(x_rows))
+        whole = len(x_rows) == len(x) and x_rows[0] == 0 and x_rows[-1] == len(x) - 1
+        xv = x if whole else x[x_rows]
+        approximate = index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE
+        if approximate or (faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE):
+            scores, local = build_index(xv, index_type=index_type, k=w).search(q[q_rows], w)
+            ok = local >= 0
+            found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
+            found_x.append(x_rows[local[ok]])
+            found_s.append(scores[ok].astype(np.float32))
+            continue
+        for qs, local, scores in _exact_top(q[q_rows], xv, w):
+            found_q.append(np.repeat(q_rows[qs], local.shape[1]))
+            found_x.append(x_rows[local].ravel())
+            found_s.append(scores.ravel())
+    cand_idx = np.full((nq, width), -1, dtype=np.int64)
+    cand_cos = np.full((nq, width), -np.inf, dtype=np.float32)
+    if found_q:
+        qr, xr, sv = np.concatenate(found_q), np.concatenate(found_x), np.concatenate(found_s)
+        order = np.lexsort((xr, -sv, qr))
+        qr, xr, sv = qr[order], xr[order], sv[order]
+        rank = np.arange(len(qr)) - np.searchsorted(qr, qr, side="left")
+        keep = rank < width
+        cand_idx[qr[keep], rank[keep]] = xr[keep]
+        cand_cos[qr[keep], rank[keep]] = sv[keep]
+    return cand_idx, cand_cos, comparisons
+
+
+def _merge_by_score(
+    a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, the best ``width`` of two (index rows, cosines, scores) shortlists by score
+    (ties: the lower index row; -1 entries last)."""
+    width = a[0].shape[1]
+    idx, cos, score = (np.concatenate([p, r], axis=1) for p, r in zip(a, b, strict=True))
+    key = np.where(idx >= 0, -score, np.inf)
+    order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), key), axis=1)
+    order = order[:, :width]
+    return tuple(np.take_along_axis(v, order, axis=1) for v in (idx, cos, score))
+
+
+#: Most scores held at once by an exact search (floats): bounds the memory of one product.
+MAX_SCORES = 1 << 21
+#: Queries multiplied at once by an exact search (at most).
+MAX_QUERY_ROWS = 512
+
+
+def _exact_top(qv: np.ndarray, xv: np.ndarray, w: int):
+    """Yield (query slice, local index rows (m, w'), scores (m, w')): the w best rows of
+    ``xv`` per query, exact, ties broken by the lower row. The index is scanned in chunks;
+    after the first, only scores above a query's current w-th best are kept and merged."""
+    n = len(xv)
+    q_step = max(1, min(len(qv), MAX_QUERY_ROWS))
+    x_step = max(w + 1, MAX_SCORES // q_step)
+    for qs in range(0, len(qv), q_step):
+        qc = qv[qs : qs + q_step]
+        cols, top = _top_w(qc @ xv[:x_step].T, w)
+        cols, top = np.array(cols), np.array(top)
+        for xs in range(x_step, n, x_step):
+            scores = qc @ xv[xs : xs + x_step].T
+            r, c = np.nonzero(scores > top.min(axis=1)[:, None])
+            if len(r):
+                _merge_rows(cols, top, r, c + xs, scores[r, c])
+        yield slice(qs, qs + len(qc)), cols, top
+
+
+def _merge_rows(
+    cols: np.ndarray, top: np.ndarray, rows: np.ndarray, new_cols: np.ndarray, new: np.ndarray
+) -> None:
+    """In place: the w best of each row's (cols, top) and its new (col, score) entries (ties:
+    the lower column)."""
+    touched = np.unique(rows)
+    w = cols.shape[1]
+    pos = np.searchsorted(touched, rows)
+    all_rows = np.concatenate([np.repeat(np.arange(len(touched)), w), pos])
+    all_cols = np.concatenate([cols[touched].ravel(), new_cols])
+    all_vals = np.concatenate([top[touched].ravel(), new])
+    order = np.lexsort((all_cols, -all_vals, all_rows))
+    all_rows, all_cols, all_vals = all_rows[order], all_cols[order], all_vals[order]
+    rank = np.arange(len(all_rows)) - np.searchsorted(all_rows, all_rows, side="left")
+    keep = rank < w
+    cols[touched[all_rows[keep]], rank[keep]] = all_cols[keep]
+    top[touched[all_rows[keep]], rank[keep]] = all_vals[keep]
+
+
+def _top_w(scores: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the columns of the ``w`` largest scores (ties: the lower column), unordered."""
+    m, n = scores.shape
+    if n <= w:
+        return np.broadcast_to(np.arange(n), (m, n)), scores
+    # one partial sort places both the w-th and the (w+1)-th largest score
+    part = np.argpartition(scores, (n - w - 1, n - w), axis=1)
+    cols = part[:, n - w :]
+    top = np.take_along_axis(scores, cols, axis=1)
+    below = np.take_along_axis(scores, part[:, n - w - 1 : n - w], axis=1)[:, 0]
+    # a tie at the boundary: the partial sort may have kept any of the tied columns
+    for r in np.flatnonzero(below >= top.min(axis=1)):
+        cols[r] = np.argsort(-scores[r], kind="stable")[:w]
+        top[r] = scores[r, cols[r]]
+    return cols, top
+
+
+def _csls_shortlists(
+    q: np.ndarray,
+    x: np.ndarray,
+    *,
+    config: MatchConfig,
+    width: int,
+    combined: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    with_texts: bool,
+    keys: tuple[Sequence[str], Sequence[str]] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Shortlists rescored with CSLS, one FAISS search per distinct block (CSLS needs each
+    block's whole neighbourhood, including its unbranded index offers)."""
+    nq, ni = len(q), len(x)
+    if keys is None:
+        groups = [(np.arange(nq), np.arange(ni))]
+    else:
+        groups = _blocked_groups(keys[0], keys[1], config.brand_threshold)
+    cand_idx = np.full((nq, width), -1, dtype=np.int64)
+    cand_cos = np.full((nq, width), -np.inf, dtype=np.float32)
+    cand_score = np.full((nq, width), -np.inf, dtype=np.float32)
+    comparisons = 0
+    for q_rows, candidates in groups:
+        if len(q_rows) == 0 or len(candidates) == 0:
+            continue
+        comparisons += len(q_rows) * len(candidates)
+        index = build_index(x[candidates], index_type=config.index_type, k=width)
+        d, local = index.search(q[q_rows], min(width, len(candidates)))
+        found = local >= 0
+        rows_x = np.where(found, candidates[np.maximum(local, 0)], -1)
+        local = np.where(found, local, -1)
+        d = np.where(found, d, -np.inf).astype(np.float32)
+        score = combined(d, np.broadcast_to(q_rows[:, None], rows_x.shape), rows_x)
+        # reverse neighbourhoods: every candidate index offer against the block's queries
+        reverse = faiss.IndexFlatIP(q.shape[1])
+        reverse.add(q[q_rows])
+        kr = min(width if with_texts else config.csls_k, len(q_rows))
+        d2, local2 = reverse.search(x[candidates], kr)
+        ok2 = local2 >= 0
+        d2 = np.where(ok2, d2, -np.inf).astype(np.float32)
+        q_of = np.where(ok2, q_rows[np.maximum(local2, 0)], -1)
+        s2 = combined(d2, q_of, np.broadcast_to(candidates[:, None], q_of.shape))
+        score = csls_rescore(
+            score,
+            top_k_rows(score, config.csls_k),
+            top_k_rows(s2, config.csls_k),
+            columns=local,
+        )
+        kk = rows_x.shape[1]
+        cand_idx[q_rows, :kk] = rows_x
+        cand_cos[q_rows, :kk] = d
+        cand_score[q_rows, :kk] = np.where(found, score, -np.inf).astype(np.float32)
+    return cand_idx, cand_cos, cand_score, comparisons
+
+
+def _blocked_groups(
+    qk: Sequence[str], ik: Sequence[str], threshold: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(query rows, candidate index rows) per distinct candidate set."""
     blocks = block_keys(query_keys=qk, index_keys=ik, threshold=threshold)
     rows_of_index_key: dict[str, list[int]] = {}
     for i, key in enumerate(ik):
         rows_of_index_key.setdefault(key, []).append(i)
     by_candidates: dict[tuple[str, ...], list[int]] = {}
     for row, key in enumerate(qk):
-        keys = blocks[key]
-        if split_unbranded and key:
-            keys = [k for k in keys if k]
-        by_candidates.setdefault(tuple(keys), []).append(row)
+        by_candidates.setdefault(tuple(blocks[key]), []).append(row)
     groups = []
     for keys, q_rows in by_candidates.items():
         cand = sorted(i for key in keys for i in rows_of_index_key[key])
         groups.append((np.asarray(q_rows, dtype=np.int64), np.asarray(cand, dtype=np.int64)))
-    unbranded = np.asarray(rows_of_index_key.get("", []) if split_unbranded else [], np.int64)
-    branded_queries = np.asarray([r for r, key in enumerate(qk) if key], dtype=np.int64)
-    return groups, unbranded, branded_queries
+    return groups

@@ -1,6 +1,14 @@
 import numpy as np
+import pytest
 
-from matching.ml.brands import block_keys, block_pairs, blocking_recall, brand_key, brand_keys
+from matching.ml.brands import (
+    block_keys,
+    block_pairs,
+    blocking_recall,
+    brand_key,
+    brand_keys,
+    fuzzy_matches,
+)
 
 
 def test_brand_key_sub_brands_case_punctuation_accents() -> None:
@@ -55,3 +63,20 @@ def test_blocking_recall_on_keys() -> None:
     )
     assert with_alias == 0.75
     assert np.isnan(blocking_recall(query_keys=qk, index_keys=ik, true_pairs=[]))
+
+
+@pytest.mark.parametrize("threshold", [0, 50, 80, 92, 100])
+def test_fuzzy_matches_equal_scoring_every_pair(threshold) -> None:
+    from rapidfuzz import fuzz, process
+
+    rng = np.random.default_rng(threshold)
+    syllables = ["ka", "lo", "mi", "ne", "tor", "sa", "ü", "ß", "x1", "boss", "hugo"]
+    keys = {"".join(rng.choice(syllables, size=int(rng.integers(1, 4)))) for _ in range(150)}
+    keys |= {" ".join(rng.choice(sorted(keys), size=2)) for _ in range(40)}
+    keys = sorted(keys)
+    typos = [k[: len(k) // 2] + k[len(k) // 2 + 1 :] for k in keys[::3]]
+    query, index = sorted(set(keys[::2] + typos)), keys
+    full = process.cdist(query, index, scorer=fuzz.token_set_ratio, dtype=np.float32)
+    expected = [np.flatnonzero(row >= threshold).tolist() for row in full]
+    assert fuzzy_matches(query, index, threshold=threshold) == expected
+    assert sum(map(len, expected)) > len(query)  # more than the equal keys

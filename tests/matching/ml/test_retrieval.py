@@ -196,3 +196,100 @@ def test_blocked_search_with_unbranded_index_offers_equals_masked_brute_force() 
         got.similarities, np.take_along_axis(sims, expected, axis=1), rtol=1e-5, atol=1e-6
     )
     assert got.comparisons == int(allowed.sum())
+
+
+def _masked_brute_force(q, x, allowed, k):
+    """Exact top-k over the allowed pairs; ties: the lower index row first."""
+    sims = np.where(allowed, q @ x.T, -np.inf)
+    order = np.lexsort((np.broadcast_to(np.arange(x.shape[0]), sims.shape), -sims), axis=1)[:, :k]
+    top = np.take_along_axis(sims, order, axis=1)
+    return np.where(np.isfinite(top), order, -1), top
+
+
+def _allowed(qb, xb, threshold=80.0):
+    blocks = block_pairs(query_brands=qb, index_brands=xb, threshold=threshold)
+    qk, xk = brand_keys(qb), brand_keys(xb)
+    return np.array([[xk[j] in blocks[qk[i]] for j in range(len(xb))] for i in range(len(qb))])
+
+
+def test_plan_covers_every_block_pair_exactly_once() -> None:
+    rng = np.random.default_rng(7)
+    names = ["Acme", "ACME Originals", "Acmee", "Zebra", "", "Hugo", "Hugo Boss", "Kalo", "Nord"]
+    qb = [names[i] for i in rng.integers(0, len(names), 40)]
+    xb = [names[i] for i in rng.integers(0, len(names), 200)]
+    searches, unbranded = retrieval.plan_blocked_searches(
+        query_keys=brand_keys(qb), index_keys=brand_keys(xb), threshold=80.0
+    )
+    seen = np.zeros((40, 200), dtype=np.int64)
+    for q_rows, x_rows in [*searches, unbranded]:
+        assert (np.diff(q_rows) > 0).all() and (np.diff(x_rows) > 0).all()
+        seen[np.ix_(q_rows, x_rows)] += 1
+    np.testing.assert_array_equal(seen, _allowed(qb, xb).astype(np.int64))
+    xk = brand_keys(xb)
+    assert sorted(unbranded[1].tolist()) == [j for j in range(200) if xk[j] == ""]
+    # index keys compared with the same queries share one search
+    assert len(searches) < len(set(xk))
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("k", [1, 4, 60])
+def test_blocked_search_equals_masked_brute_force_with_ties(monkeypatch, chunked, k) -> None:
+    """Vectors on a coarse grid: many exact ties, all broken by the lower index row."""
+    if chunked:
+        monkeypatch.setattr(retrieval, "MAX_SCORES", 64)
+    rng = np.random.default_rng(8)
+    names = ["Acme", "ACME Originals", "Acmee", "Zebra", "", "Hugo", "Hugo Boss", "Kalo", "Nord"]
+    qb = [names[i] for i in rng.integers(0, len(names), 50)]
+    xb = [names[i] for i in rng.integers(0, len(names), 400)]
+    q = rng.integers(-2, 3, size=(50, 6)).astype(np.float32) / 2  # exact products
+    x = rng.integers(-2, 3, size=(400, 6)).astype(np.float32) / 2
+    got = _search(q, x, k=k, query_brands=qb, index_brands=xb, one_to_one=False)
+    allowed = _allowed(qb, xb)
+    idx, top = _masked_brute_force(q, x, allowed, k)
+    assert len(np.unique(q @ x.T)) < 40  # ties everywhere
+    np.testing.assert_array_equal(got.indices, idx)
+    np.testing.assert_array_equal(got.similarities, top.astype(np.float32))
+    assert got.comparisons == int(allowed.sum())
+    unblocked = _search(q, x, k=k, one_to_one=False)
+    np.testing.assert_array_equal(
+        unblocked.indices, _masked_brute_force(q, x, np.ones_like(allowed), k)[0]
+    )
+
+
+def test_blocked_shortlist_feeds_one_to_one_like_masked_brute_force() -> None:
+    """Default scoring (shortlist 50, one-to-one) on the blocked shortlist = on the masked one."""
+    from matching.ml.one_to_one import final_ranking
+
+    rng = np.random.default_rng(9)
+    names = ["Acme", "Zebra", "", "Hugo", "Hugo Boss"]
+    qb = [names[i] for i in rng.integers(0, len(names), 80)]
+    xb = [names[i] for i in rng.integers(0, len(names), 300)]
+    x = _unit(rng.normal(size=(300, 8)))
+    q = _unit(x[rng.integers(0, 300, 80)] + 0.2 * rng.normal(size=(80, 8)))
+    got = _search(q, x, k=3, shortlist=20, query_brands=qb, index_brands=xb)
+    idx, top = _masked_brute_force(q, x, _allowed(qb, xb), 20)
+    top = np.where(idx >= 0, top, -np.inf).astype(np.float32)
+    expected = final_ranking(idx, top, top, k=3, one_to_one=True, penalty=0.5)
+    np.testing.assert_array_equal(got.indices, expected[0])
+    np.testing.assert_allclose(got.similarities, expected[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("index_type", ["ivf", "hnsw"])
+def test_blocked_search_uses_approximate_indexes_for_large_blocks(monkeypatch, index_type) -> None:
+    monkeypatch.setattr(retrieval, "ANN_MIN_SIZE", 500)
+    rng = np.random.default_rng(10)
+    xb = ["Big"] * 1500 + ["Small"] * 300 + [""] * 200
+    x = _unit(rng.normal(size=(2000, 16)))
+    src = rng.integers(0, 1800, 200)  # branded queries
+    q = _unit(x[src] + 0.05 * rng.normal(size=(200, 16)))
+    qb = [xb[i] for i in src]
+    built = []
+    real_build = retrieval.build_index
+    monkeypatch.setattr(
+        retrieval,
+        "build_index",
+        lambda vecs, **kw: built.append(len(vecs)) or real_build(vecs, **kw),
+    )
+    got = _search(q, x, k=1, index_type=index_type, query_brands=qb, index_brands=xb)
+    assert built == [1500]  # only the large block goes to the approximate index
+    assert (got.indices[:, 0] == src).mean() > 0.9
