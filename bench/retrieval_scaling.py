@@ -110,7 +110,7 @@ def main() -> None:
     index, index_brands, queries, query_brands, source = catalogue(args)
     ik, qk = brand_keys(index_brands), brand_keys(query_brands)
     made = time.perf_counter() - started
-    sizes = np.array(sorted(Counter(ik).values()))
+    sizes = np.array(sorted(n for key, n in Counter(ik).items() if key))
     print(
         f"catalogue made in {made:.1f} s: {len(set(ik)) - 1} index brand keys, largest "
         f"{sizes.max():,} offers, median {int(np.median(sizes))}; "

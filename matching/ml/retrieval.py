@@ -307,6 +307,8 @@ def _merge_by_score(
 
 #: Most scores held at once by an exact search (floats): bounds the memory of one product.
 MAX_SCORES = 1 << 21
+#: Rows of at least this many times w columns are cut by a sampled threshold before sorting.
+SAMPLED_TOP_FACTOR = 16
 #: Queries multiplied at once by an exact search (at most).
 MAX_QUERY_ROWS = 512
 
@@ -354,6 +356,22 @@ def _top_w(scores: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     m, n = scores.shape
     if n <= w:
         return np.broadcast_to(np.arange(n), (m, n)), scores
+    if n >= SAMPLED_TOP_FACTOR * w:
+        # the w-th best of the first columns is a lower bound of the row's w-th best: keep
+        # the scores that reach it (few), then order only those
+        sample = max(4 * w, n // SAMPLED_TOP_FACTOR)
+        kth = np.partition(scores[:, :sample], sample - w, axis=1)[:, sample - w]
+        r, c = np.nonzero(scores >= kth[:, None])
+        v = scores[r, c]
+        order = np.lexsort((c, -v, r))
+        r, c, v = r[order], c[order], v[order]
+        rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")
+        keep = rank < w
+        cols = np.empty((m, w), dtype=np.int64)
+        top = np.empty((m, w), dtype=scores.dtype)
+        cols[r[keep], rank[keep]] = c[keep]
+        top[r[keep], rank[keep]] = v[keep]
+        return cols, top
     # one partial sort places both the w-th and the (w+1)-th largest score
     part = np.argpartition(scores, (n - w - 1, n - w), axis=1)
     cols = part[:, n - w :]
