@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from matching.ml import retrieval
+from matching.ml import exact_search, retrieval
 from matching.ml.brands import block_pairs, brand_keys
 from matching.ml.match_config import MatchConfig
 from matching.ml.retrieval import search
@@ -236,7 +236,7 @@ def test_plan_covers_every_block_pair_exactly_once() -> None:
 def test_blocked_search_equals_masked_brute_force_with_ties(monkeypatch, chunked, k) -> None:
     """Vectors on a coarse grid: many exact ties, all broken by the lower index row."""
     if chunked:
-        monkeypatch.setattr(retrieval, "MAX_SCORES", 64)
+        monkeypatch.setattr(exact_search, "MAX_SCORES", 64)
     rng = np.random.default_rng(8)
     names = ["Acme", "ACME Originals", "Acmee", "Zebra", "", "Hugo", "Hugo Boss", "Kalo", "Nord"]
     qb = [names[i] for i in rng.integers(0, len(names), 50)]
