@@ -64,8 +64,8 @@ def _cached(cache_dir: Path, spec_dim: tuple[str, str, int], hashes: list[str]) 
 
 def prepare(name: str, *, folder: Path, cache_dir: Path, workdir: Path) -> Path:
     from matching.catalogue import CatalogueRow, content_hash, read_catalogue
+    from matching.ml.brands import brand_key
     from matching.ml.features import normalise_text, numeric_matrix
-    from matching.ml.retrieval import brand_key
 
     rows = [r for r in read_catalogue(folder) if isinstance(r, CatalogueRow)]
     texts, hashes = [], []
@@ -133,20 +133,20 @@ def _load(workdir: Path, name: str) -> dict:
 
 def search_and_evaluate(d: dict, vec: np.ndarray, q: np.ndarray, i: np.ndarray, cfg: MatchConfig):
     """Search query rows ``q`` against index rows ``i`` of a bundle; the run's metrics."""
-    from matching.ml import retrieval
+    from matching.ml import brands, retrieval
 
-    opts = {
-        name: getattr(cfg, name)
-        for name in ("k", "index_type", "one_to_one", "rescore", "shortlist", "csls_k")
-    }
-    opts["unassigned_penalty"] = cfg.unassigned_penalty
     q_keys, i_keys = list(d["brand_key"][q]), list(d["brand_key"][i])
-    if cfg.brand_threshold is not None:
-        opts.update(query_brands=q_keys, index_brands=i_keys, brand_threshold=cfg.brand_threshold)
+    texts = {}
     if cfg.text_weight:
-        opts.update(text_weight=cfg.text_weight)
-        opts.update(query_texts=list(d["text"][q]), index_texts=list(d["text"][i]))
-    res = retrieval.search(query_vecs=vec[q], index_vecs=vec[i], **opts)
+        texts = {"query_texts": list(d["text"][q]), "index_texts": list(d["text"][i])}
+    res = retrieval.search(
+        query_vecs=vec[q],
+        index_vecs=vec[i],
+        config=cfg,
+        query_keys=q_keys,
+        index_keys=i_keys,
+        **texts,
+    )
     ev = ml_evaluation.evaluate(
         query_product_ids=list(d["product_id"][q]),
         index_product_ids=list(d["product_id"][i]),
@@ -156,9 +156,9 @@ def search_and_evaluate(d: dict, vec: np.ndarray, q: np.ndarray, i: np.ndarray, 
     )
     m = dict(ev.metrics)
     m["blocking_recall"] = (
-        retrieval.blocking_recall(
-            query_brands=q_keys,
-            index_brands=i_keys,
+        brands.blocking_recall(
+            query_keys=q_keys,
+            index_keys=i_keys,
             true_pairs=ev.true_pairs,
             threshold=cfg.brand_threshold,
         )

@@ -14,6 +14,7 @@ import random
 import numpy as np
 from django.db import transaction
 
+from matching.ml.brands import brand_key
 from matching.ml.metrics import pr_curve_at_1
 from matching.models import Candidate, MatchRun, Offer, Shop
 
@@ -29,7 +30,7 @@ def _offer(shop: Shop, offer_id: str, product: str, rng: random.Random) -> Offer
         shop=shop,
         offer_id=offer_id,
         brand=brand,
-        brand_normalised=brand.lower(),
+        brand_normalised=brand_key(brand),
         title=title,
         text_normalised=title.lower(),
         product_id=product,

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from matching.catalogue import CatalogueRow, content_hash
 from matching.catalogue_images import StoredImage
+from matching.ml.brands import brand_key
 from matching.ml.features import normalise_text
-from matching.ml.retrieval import brand_key
 from matching.models import ImportBatch, Offer, OfferImage, Shop
 
 OFFER_FIELDS = (

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 def store_brand_keys(apps, schema_editor):
     """Offer.brand_normalised becomes the blocking key of the brand (it was a looser form)."""
-    from matching.ml.retrieval import brand_key
+    from matching.ml.brands import brand_key
 
     Offer = apps.get_model("matching", "Offer")
     changed = []

@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from .device import resolve_device
+from .features import ImagePool
 
 DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
 DEFAULT_TEXT_ENCODER = "minilm"
@@ -183,9 +184,7 @@ class ImageEncoder:
         offer_of = np.repeat(
             np.arange(len(image_paths_per_offer)), [len(o) for o in image_paths_per_offer]
         )
-        n_offers = len(image_paths_per_offer)
-        sums = torch.zeros((n_offers, self.dim), dtype=torch.float64)
-        counts = torch.zeros(n_offers, dtype=torch.int64)
+        pool = ImagePool(n_offers=len(image_paths_per_offer), dim=self.dim)
         if paths:
             loader = torch.utils.data.DataLoader(
                 _ImageDataset(paths, self.transform),
@@ -196,17 +195,15 @@ class ImageEncoder:
             )
             done = 0
             for pixels, ok in loader:
-                emb = torch.from_numpy(self.encode_batch(pixels)).double()
-                emb = torch.nn.functional.normalize(emb, dim=1)
-                rows = torch.from_numpy(offer_of[done : done + len(pixels)])
-                ok = ok.bool()
-                sums.index_add_(0, rows[ok], emb[ok])
-                counts.index_add_(0, rows[ok], torch.ones(int(ok.sum()), dtype=torch.int64))
+                ok = ok.bool().numpy()
+                pool.add(
+                    embeddings=self.encode_batch(pixels)[ok],
+                    offer_index=offer_of[done : done + len(pixels)][ok],
+                )
                 done += len(pixels)
                 if progress is not None:
                     progress(done, len(paths))
-        pooled = sums / counts.clamp(min=1)[:, None]
-        return pooled.float().numpy(), (counts > 0).numpy()
+        return pool.result()
 
 
 def _efficientnet_lite0(device: str) -> ImageEncoder:

@@ -116,25 +116,46 @@ def _check_raw(raw: np.ndarray) -> np.ndarray:
     return raw
 
 
+class ImagePool:
+    """Running mean of the L2-normalised image embeddings of each offer (float64 sums).
+
+    Images are added in any order and in batches (:meth:`add`); :meth:`result` gives
+    ``(pooled (n_offers, d) float32, has_image (n_offers,) bool)``: offers without images get a
+    zero vector and ``has_image=False``. The pooled mean is not re-normalised.
+    """
+
+    def __init__(self, *, n_offers: int, dim: int) -> None:
+        self.sums = torch.zeros((n_offers, dim), dtype=torch.float64)
+        self.counts = torch.zeros(n_offers, dtype=torch.int64)
+
+    def add(self, *, embeddings: np.ndarray | torch.Tensor, offer_index: np.ndarray) -> None:
+        """Add raw (not normalised) ``embeddings`` (n, d) of images of offers ``offer_index``."""
+        emb = torch.as_tensor(np.asarray(embeddings)).double()
+        rows = torch.as_tensor(np.asarray(offer_index, dtype=np.int64))
+        if not len(rows):
+            return
+        unit = torch.nn.functional.normalize(emb, dim=1, eps=1e-12)
+        self.sums.index_add_(0, rows, unit)
+        self.counts.index_add_(0, rows, torch.ones(len(rows), dtype=torch.int64))
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        pooled = self.sums / self.counts.clamp(min=1)[:, None]
+        return pooled.float().numpy(), (self.counts > 0).numpy()
+
+
 def pool_image_embeddings(
     *, embeddings: np.ndarray, offer_index: np.ndarray, n_offers: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Average the L2-normalised image embeddings of each offer.
+    """Average the L2-normalised image embeddings of each offer (:class:`ImagePool` at once).
 
     ``embeddings`` (n_images, d), ``offer_index`` (n_images,) the offer row of each image.
     Returns ``(pooled (n_offers, d) float32, has_image (n_offers,) bool)``; offers without images
     get a zero vector and ``has_image=False``. The pooled mean is not re-normalised.
     """
     emb = np.asarray(embeddings, dtype=np.float32)
-    idx = np.asarray(offer_index, dtype=np.int64)
-    d = emb.shape[1] if emb.ndim == 2 else 0
-    norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    unit = emb / np.maximum(norms, 1e-12)
-    sums = torch.zeros((n_offers, d), dtype=torch.float64)
-    sums.index_add_(0, torch.from_numpy(idx), torch.from_numpy(unit).double())
-    counts = np.bincount(idx, minlength=n_offers)
-    pooled = sums.numpy() / np.maximum(counts, 1)[:, None]
-    return pooled.astype(np.float32), counts > 0
+    pool = ImagePool(n_offers=n_offers, dim=emb.shape[1] if emb.ndim == 2 else 0)
+    pool.add(embeddings=emb, offer_index=offer_index)
+    return pool.result()
 
 
 def parse_features(

@@ -22,6 +22,7 @@ from django.db import transaction
 
 from core.failures import marks_failed
 from matching import selectors
+from matching.ml import brands as ml_brands
 from matching.ml import evaluation as ml_evaluation
 from matching.ml import features as ml_features
 from matching.ml import metrics as ml_metrics
@@ -114,23 +115,16 @@ def _search(
     query_texts: list[str],
     index_texts: list[str],
 ) -> ml_retrieval.SearchResult:
-    """The one call of the retrieval library: the (resolved) config onto its arguments."""
-    blocked = config.brand_threshold is not None
-    texts = {"query_texts": query_texts, "index_texts": index_texts}
+    """The one call of the retrieval library (``config`` resolved for the run's features)."""
+    with_texts = bool(config.text_weight)
     return ml_retrieval.search(
         query_vecs=query_vecs,
         index_vecs=index_vecs,
-        k=config.k,
-        query_brands=query_keys if blocked else None,
-        index_brands=index_keys if blocked else None,
-        brand_threshold=config.brand_threshold if blocked else 0,
-        index_type=config.index_type,
-        one_to_one=config.one_to_one,
-        rescore=config.rescore,
-        shortlist=config.shortlist,
-        csls_k=config.csls_k,
-        unassigned_penalty=config.unassigned_penalty,
-        **({**texts, "text_weight": config.text_weight} if config.text_weight else {}),
+        config=config,
+        query_keys=query_keys,
+        index_keys=index_keys,
+        query_texts=query_texts if with_texts else None,
+        index_texts=index_texts if with_texts else None,
     )
 
 
@@ -226,9 +220,9 @@ def _search_metrics(
 ) -> dict:
     """Blocking recall and the comparisons the blocked search made."""
     if config.brand_threshold is not None:
-        blocking_recall = ml_retrieval.blocking_recall(
-            query_brands=query_keys,
-            index_brands=index_keys,
+        blocking_recall = ml_brands.blocking_recall(
+            query_keys=query_keys,
+            index_keys=index_keys,
             true_pairs=evaluation.true_pairs,
             threshold=config.brand_threshold,
         )

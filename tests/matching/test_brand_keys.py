@@ -6,7 +6,7 @@ import pytest
 from django.apps import apps
 
 from matching.catalogue_import import import_catalogue
-from matching.ml.retrieval import brand_key
+from matching.ml.brands import brand_key
 from matching.models import Offer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]

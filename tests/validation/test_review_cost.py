@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from demo.synthetic_run import create_synthetic_run
 from validation.assignment import LeasePolicy
-from validation.models import Judgement, ReviewLease, ReviewRow
+from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -67,6 +67,9 @@ def test_review_get_query_count_is_the_same_for_100_and_2000_open_rows(
 def test_lease_statement_walks_the_queue_index_in_order(run, validators):
     """The pick is ordered like the partial index (partly judged first, then oldest) and
     skips rows this validator judged and rows already full of live leases."""
+    cfg = ReviewSettings.load()
+    cfg.early_decision = False  # three judgements per row: room for two live leases
+    cfg.save()
     route_run(run=run, accept=None, review=0.0)
     a, b, c, d = validators[:4]
     first = judge(a)  # row 1 judged by a: partly judged, first in the queue for others

@@ -75,3 +75,22 @@ def test_pool_image_embeddings() -> None:
     pooled, has = pool_image_embeddings(embeddings=emb, offer_index=np.array([0, 0, 2]), n_offers=3)
     np.testing.assert_allclose(pooled, [[0.5, 0.5], [0, 0], [0, 1]])
     np.testing.assert_array_equal(has, [True, False, True])
+
+
+def test_image_pool_in_batches_equals_pooling_at_once() -> None:
+    from matching.ml.features import ImagePool
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(7, 4)).astype(np.float32)
+    offers = np.array([3, 0, 3, 1, 0, 3, 1])
+    expected, has = pool_image_embeddings(embeddings=emb, offer_index=offers, n_offers=5)
+    pool = ImagePool(n_offers=5, dim=4)
+    for s in range(0, 7, 3):
+        pool.add(embeddings=emb[s : s + 3], offer_index=offers[s : s + 3])
+    pool.add(embeddings=np.zeros((0, 4), np.float32), offer_index=np.zeros(0, np.int64))
+    pooled, has_b = pool.result()
+    np.testing.assert_allclose(pooled, expected, atol=1e-6)
+    np.testing.assert_array_equal(has_b, [True, True, False, True, False])
+    np.testing.assert_array_equal(has, has_b)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    np.testing.assert_allclose(pooled[3], unit[[0, 2, 5]].mean(axis=0), atol=1e-6)
