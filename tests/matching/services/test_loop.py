@@ -210,3 +210,17 @@ def test_admin_download_of_the_product_feed(offers, client, django_user_model):
     assert client.get(url + "?since=bad").status_code == 400
     page = client.get("/admin/matching/productmembership/")
     assert b"export.csv" in page.content
+
+
+def test_admin_pages_of_the_loop(offers, client, django_user_model):
+    accept(offers["a1"], offers["b1"])
+    accept(offers["a2"], offers["b1"])  # conflict
+    conflict = ProductConflict.objects.get()
+    product = Product.objects.get()
+    client.force_login(django_user_model.objects.create_superuser("root", "r@x.test", "pw"))
+    page = client.get(f"/admin/matching/productconflict/{conflict.pk}/change/")
+    assert page.status_code == 200 and b"a2" in page.content and b"a1" in page.content
+    page = client.get(f"/admin/matching/product/{product.pk}/change/")
+    assert page.status_code == 200 and b"conflict" in page.content
+    for name in ("pairverdict", "product", "productconflict", "productmembership"):
+        assert client.get(f"/admin/matching/{name}/").status_code == 200
