@@ -305,7 +305,7 @@ class PairVerdict(models.Model):
         MatchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="verdicts"
     )
     # validation's ReviewRow (matching does not import validation: a plain id)
-    review_row_id = models.PositiveIntegerField(null=True, blank=True)
+    review_row_id = models.PositiveIntegerField(null=True, blank=True, db_index=True)
     votes_for = models.PositiveSmallIntegerField(default=0)
     votes_total = models.PositiveSmallIntegerField(default=0)
     similarity = models.FloatField(null=True, blank=True)
