@@ -1,5 +1,10 @@
+import io
+
 from django.contrib import admin
 from django.db.models import Count
+from django.http import HttpResponse
+from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from matching import selectors
@@ -13,9 +18,15 @@ from matching.models import (
     Offer,
     OfferEmbedding,
     OfferImage,
+    PairVerdict,
+    Product,
+    ProductConflict,
+    ProductEvent,
+    ProductMembership,
     ProjectionModel,
     Shop,
 )
+from matching.product_export import write_products_csv
 
 
 @admin.register(Shop)
@@ -199,3 +210,121 @@ class CandidateAdmin(admin.ModelAdmin):
     list_filter = ("run", "rank")
     list_select_related = ("query_offer__shop", "candidate_offer__shop")
     raw_id_fields = ("query_offer", "candidate_offer")
+
+
+# ------------------------------------------------------------------ the loop (issue 9)
+
+
+@admin.register(PairVerdict)
+class PairVerdictAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "query_offer",
+        "candidate_offer",
+        "verdict",
+        "source",
+        "run",
+        "review_row_id",
+        "votes_for",
+        "votes_total",
+        "decided_at",
+    )
+    list_filter = ("verdict", "source")
+    raw_id_fields = ("query_offer", "candidate_offer", "run")
+    list_select_related = ("query_offer__shop", "candidate_offer__shop")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ProductMembershipInline(admin.TabularInline):
+    model = ProductMembership
+    extra = 0
+    fields = ("offer", "shop", "decided_by", "joined_at", "updated_at")
+    readonly_fields = fields
+    can_delete = False
+
+
+class ProductEventInline(admin.TabularInline):
+    model = ProductEvent
+    extra = 0
+    fields = ("at", "kind", "reason", "verdict", "details")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("key", "created_at", "alias_of", "n_offers")
+    search_fields = ("key",)
+    readonly_fields = ("key", "created_at", "alias_of")
+    inlines = (ProductMembershipInline, ProductEventInline)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_n=Count("members"))
+
+    @admin.display(ordering="_n", description="offers")
+    def n_offers(self, product: Product) -> int:
+        return product._n
+
+
+@admin.register(ProductMembership)
+class ProductMembershipAdmin(admin.ModelAdmin):
+    """Offer -> product; the changelist links the CSV download of the feed."""
+
+    list_display = ("offer", "shop", "product", "decided_by", "updated_at")
+    list_filter = ("decided_by", "shop")
+    list_select_related = ("offer__shop", "shop", "product")
+    readonly_fields = ("offer", "shop", "product", "decided_by", "joined_at", "updated_at")
+    change_list_template = "admin/matching/productmembership/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "export.csv",
+                self.admin_site.admin_view(self.export_view),
+                name="matching_productmembership_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        """The same CSV as ``export_products`` (``?shop=NAME``, ``?since=YYYY-MM-DD``)."""
+        from datetime import date
+
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        shop = request.GET.get("shop") or None
+        since = None
+        if request.GET.get("since"):
+            try:
+                since = date.fromisoformat(request.GET["since"])
+            except ValueError:
+                return HttpResponse(
+                    "since: not a date (YYYY-MM-DD)", status=400, content_type="text/plain"
+                )
+        buf = io.StringIO()
+        write_products_csv(buf, since=since, shop=shop)
+        response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="products-{stamp}.csv"'
+        return response
+
+
+@admin.register(ProductConflict)
+class ProductConflictAdmin(admin.ModelAdmin):
+    """Accepted pairs (or rejections) the products could not absorb, for an admin to resolve."""
+
+    list_display = ("id", "status", "reason", "offers", "product_keys", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("verdict", "reason", "offer_ids", "product_keys", "created_at", "offers")
+    fields = ("status", *readonly_fields)
+
+    @admin.display(description="offers involved")
+    def offers(self, conflict: ProductConflict) -> str:
+        shown = Offer.objects.filter(pk__in=conflict.offer_ids).select_related("shop")
+        return format_html_join(
+            ", ", "{}:{} ({})", ((o.shop.name, o.offer_id, o.title[:60]) for o in shown)
+        )

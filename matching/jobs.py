@@ -139,6 +139,7 @@ def match_job(
     config: dict | None = None,
     image_spec: str | None = DEFAULT_IMAGE_ENCODER,
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
+    new_only: bool = False,
 ) -> int:
     """``config``: ``MatchConfig.to_dict()`` (possibly partial; MatchConfig's defaults fill in)."""
     report_progress(done=0, total=1, stage="matching")
@@ -151,6 +152,7 @@ def match_job(
         config=MatchConfig.from_dict(config),
         image_spec=image_spec,
         text_spec=text_spec,
+        new_only=new_only,
     )
     report_progress(done=1, total=1, stage="done")
     return run.pk

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.failures import marks_failed
-from matching import selectors
+from matching import loop_selectors, selectors
 from matching.ml import brands as ml_brands
 from matching.ml import evaluation as ml_evaluation
 from matching.ml import features as ml_features
@@ -64,13 +64,16 @@ def match(
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
     user=None,
     plot: bool = True,
+    new_only: bool = False,
 ) -> MatchRun:
     """Top-k index offers for every query offer; stores a MatchRun with Candidates and metrics.
 
     ``since`` restricts both shops to offers created on or after it. ``model``: a
     ProjectionModel (or its id, or "latest"), or None/"raw" for raw embeddings with
     ``features``. ``config``: the scoring parameters (:class:`MatchConfig`, its defaults when
-    None); the run stores ``config.resolved(features).to_dict()``.
+    None); the run stores ``config.resolved(features).to_dict()``. ``new_only``: only query
+    offers without a valid decision (matching/verdicts.py; the daily incremental run); raises
+    ValueError when every query offer has one.
     """
     config = config or MatchConfig()
     fail_stale_runs()
@@ -86,6 +89,9 @@ def match(
         feats = ml_features.parse_features(features)
         image_encoder, text_encoder = feature_rows.resolve_encoders(feats, image_spec, text_spec)
     query_shop, index_shop = selectors.shops_by_names([query_shop, index_shop])
+    skip: set[int] = set()
+    if new_only:
+        skip = _decided_queries(query_shop, since)
     resolved = config.resolved(feats)
     run = MatchRun.objects.create(
         created_by=user if user is not None and user.pk else None,
@@ -102,8 +108,20 @@ def match(
         worker_pid=os.getpid(),
     )
     with marks_failed(run):
-        _run_match(run, feats, resolved, image_encoder, text_encoder, plot=plot)
+        _run_match(run, feats, resolved, image_encoder, text_encoder, plot=plot, skip=skip)
     return run
+
+
+def _decided_queries(query_shop: Shop, since: date | None) -> set[int]:
+    """Query offers with a valid decision (``--new-only`` leaves them out)."""
+    pks = list(selectors.offers_for(shops=[query_shop], since=since).values_list("pk", flat=True))
+    decided = loop_selectors.decided_query_offers(pks)
+    if pks and len(decided) >= len(pks):
+        raise ValueError(
+            f"--new-only: all {len(pks)} query offers of {query_shop} already have a valid "
+            "decision; nothing to match"
+        )
+    return decided
 
 
 def _search(
@@ -136,10 +154,14 @@ def _run_match(
     text_encoder: Encoder | None,
     *,
     plot: bool,
+    skip: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    queries = feature_rows.offer_rows(selectors.offers_for(shops=[run.query_shop], since=run.since))
+    query_qs = selectors.offers_for(shops=[run.query_shop], since=run.since)
+    if skip:
+        query_qs = query_qs.exclude(pk__in=skip)
+    queries = feature_rows.offer_rows(query_qs)
     index = feature_rows.offer_rows(selectors.offers_for(shops=[run.index_shop], since=run.since))
     head = scaler = None
     if run.model is not None:
@@ -197,6 +219,8 @@ def _run_match(
         run.plot_path = _plot(run, evaluation, metrics["per_category"])
         timings["plot"] = time.perf_counter() - t4
     metrics["n_candidates"] = len(candidates)
+    metrics["new_only"] = bool(skip)
+    metrics["n_skipped_decided"] = len(skip)
     run.n_queries = len(queries)
     run.n_index = len(index)
     run.pr_curve = ml_evaluation.jsonable(ml_evaluation.thin_curve(evaluation.curve))

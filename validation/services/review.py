@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from matching import selectors as matching_selectors
 from matching.models import MatchRun
+from matching.services import loop as loop_service
 from validation import aggregation, assignment, feedback_rules
 from validation.models import (
     Decision,
@@ -370,4 +371,18 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
                 votes_total=out.votes_total,
                 decided_at=now,
             )
+        # --- loop (issue 9): the row's verdicts are remembered across runs (matching side) ---
+        if out.decided:
+            loop_service.record_review_decision(
+                run_id=row.run_id,
+                review_row_id=row.pk,
+                query_offer_id=row.query_offer_id,
+                shown=[int(c) for c in row.candidate_ids],
+                choice=int(out.choice) if out.accepted else None,
+                votes_for=out.votes_for,
+                votes_total=out.votes_total,
+                now=now,
+            )
+        else:
+            loop_service.withdraw_review_decision(review_row_id=row.pk, now=now)
     return out

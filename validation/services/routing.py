@@ -6,8 +6,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from matching import loop_selectors
 from matching import selectors as matching_selectors
+from matching import verdicts as verdict_rules
 from matching.models import Candidate, MatchRun
+from matching.services import loop as loop_service
 from validation import aggregation, routing
 from validation.models import Decision, ReviewLease, ReviewRow, ReviewSettings, Routing
 from validation.selectors.routing import routing_preview
@@ -29,6 +32,67 @@ def _query_facts(cands: dict[int, list[Candidate]]) -> list[routing.QueryFacts]:
         )
         for q, cl in cands.items()
     ]
+
+
+# --- loop (issue 9, part 2): verdicts remembered across runs --------------------------------
+def _reuse_verdicts(
+    *, run: MatchRun, cands: dict[int, list[Candidate]]
+) -> tuple[dict[int, list[Candidate]], verdict_rules.Reuse]:
+    """The run's queries left to route after the stored verdicts are applied, and what the
+    verdicts decide (matching/verdicts.py: accepted pairs reused, rejected candidates dropped).
+    The run's own automatic verdicts are left out: this routing recomputes them."""
+    current = loop_selectors.current_verdicts_for_queries(cands, exclude_auto_of_run=run.pk)
+    reuse = verdict_rules.reuse(
+        queries={q: [c.candidate_offer_id for c in cl] for q, cl in cands.items()},
+        current=current,
+    )
+    left = {
+        q: [c for c in cands[q] if c.candidate_offer_id in set(keep)]
+        for q, keep in reuse.remaining.items()
+        if keep
+    }
+    return left, reuse
+
+
+def _reused_decisions(
+    *, run: MatchRun, rt: Routing, reuse: verdict_rules.Reuse, skip: set[int], now
+) -> list[Decision]:
+    out = []
+    for q, v in reuse.accepted.items():
+        if q not in skip:
+            out.append(
+                Decision(
+                    run=run,
+                    query_offer_id=q,
+                    matched_offer_id=v.candidate_offer_id,
+                    similarity=v.similarity,
+                    source=v.source,
+                    routing=rt,
+                    votes_for=v.votes_for,
+                    votes_total=v.votes_total,
+                    decided_at=now,
+                )
+            )
+    for q, vs in reuse.all_rejected.items():
+        if q not in skip:
+            human = [v for v in vs if v.source == verdict_rules.HUMAN]
+            out.append(
+                Decision(
+                    run=run,
+                    query_offer_id=q,
+                    matched_offer_id=None,
+                    similarity=None,
+                    source=verdict_rules.HUMAN if human else verdict_rules.AUTO,
+                    routing=rt,
+                    votes_for=max((v.votes_for for v in human), default=0),
+                    votes_total=max((v.votes_total for v in human), default=0),
+                    decided_at=now,
+                )
+            )
+    return out
+
+
+# --- end loop ----------------------------------------------------------------------------------
 
 
 def _review_row(*, run: MatchRun, rt: Routing, new: routing.NewRow, needed: int) -> ReviewRow:
@@ -66,7 +130,9 @@ def route_run(
     preview = routing_preview(
         run=run, accept=accept, review=review, target_precision=target_precision
     )
-    queries = _query_facts(matching_selectors.run_candidates(run))
+    # loop (issue 9): queries decided by stored verdicts are not routed again
+    left, reuse = _reuse_verdicts(run=run, cands=matching_selectors.run_candidates(run))
+    queries = _query_facts(left)
     now = timezone.now()
     with transaction.atomic():
         rows = {r.pk: r for r in ReviewRow.objects.filter(run=run)}
@@ -122,6 +188,28 @@ def route_run(
         )
         # auto decisions, unless humans already decided the query
         Decision.objects.filter(run=run, source=Decision.Source.AUTO).delete()
+        # loop (issue 9): decisions reused from stored verdicts (no row) are recomputed too;
+        # open review rows of queries the verdicts decide are closed
+        Decision.objects.filter(run=run, row__isnull=True).delete()
+        reused = set(reuse.accepted) | set(reuse.all_rejected)
+        row_decided = set(
+            Decision.objects.filter(run=run, query_offer_id__in=reused).values_list(
+                "query_offer_id", flat=True
+            )
+        )
+        Decision.objects.bulk_create(
+            _reused_decisions(run=run, rt=rt, reuse=reuse, skip=row_decided, now=now),
+            batch_size=1000,
+        )
+        to_close = [
+            r.pk
+            for r in rows.values()
+            if r.query_offer_id in reused
+            and r.kind == ReviewRow.Kind.REVIEW
+            and r.status == ReviewRow.Status.OPEN
+        ]
+        ReviewRow.objects.filter(pk__in=to_close).update(status=ReviewRow.Status.CLOSED)
+        ReviewLease.objects.filter(row_id__in=to_close).delete()
         Decision.objects.bulk_create(
             [
                 Decision(
@@ -136,6 +224,14 @@ def route_run(
                 for d in plan.auto_decisions
             ],
             batch_size=1000,
+        )
+        # loop (issue 9): this run's automatic acceptances become verdicts (and products)
+        loop_service.replace_auto_verdicts(
+            run_id=run.pk,
+            accepted=[
+                (d.query_offer_id, d.matched_offer_id, d.similarity) for d in plan.auto_decisions
+            ],
+            now=now,
         )
         rt.n_auto = plan.bands[routing.AUTO]
         rt.n_review = plan.bands[routing.REVIEW]
@@ -155,7 +251,10 @@ def route_run(
             "n_dropped": rt.n_dropped,
             "n_gold": rt.n_gold,
             "n_review_rows_created": len(plan.new_review_rows),
-            "n_review_rows_closed": len(plan.closed_row_ids),
+            "n_review_rows_closed": len(plan.closed_row_ids) + len(to_close),
+            "n_reused_accepted": len(reuse.accepted),
+            "n_reused_rejected": len(reuse.all_rejected),
+            "n_rejected_candidates_dropped": reuse.n_rejected_dropped,
         }
         rt.save()
     return rt.summary

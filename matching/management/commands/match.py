@@ -30,6 +30,11 @@ class Command(BaseCommand):
         add_match_arguments(parser)
         parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER)
         parser.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER)
+        parser.add_argument(
+            "--new-only",
+            action="store_true",
+            help="only query offers without a valid decision yet (the daily incremental run)",
+        )
         parser.add_argument("--enqueue", action="store_true", help="run as a job on `default`")
 
     def handle(self, *args, **o):
@@ -42,6 +47,7 @@ class Command(BaseCommand):
             "features": o["features"],
             "image_spec": spec_arg(o["image_encoder"]),
             "text_spec": spec_arg(o["text_encoder"]),
+            "new_only": o["new_only"],
         }
         try:
             if o["enqueue"]:

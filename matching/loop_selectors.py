@@ -1,0 +1,101 @@
+"""Reads of the loop: verdicts (as pure-rule facts), decided queries, products and the export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time
+
+from django.db.models import Q
+from django.utils import timezone
+
+from matching import verdicts as vrules
+from matching.models import Offer, PairVerdict, Product, ProductMembership
+
+EXPORT_COLUMNS = ("offer_id", "shop", "product_key", "decided_by", "updated_at")
+
+
+def verdict_fact(v: PairVerdict) -> vrules.Verdict:
+    return vrules.Verdict(
+        pk=v.pk,
+        query_offer_id=v.query_offer_id,
+        candidate_offer_id=v.candidate_offer_id,
+        verdict=v.verdict,
+        source=v.source,
+        decided_at=v.decided_at,
+        query_hash=v.query_hash,
+        candidate_hash=v.candidate_hash,
+        run_id=v.run_id,
+        votes_for=v.votes_for,
+        votes_total=v.votes_total,
+        similarity=v.similarity,
+    )
+
+
+def offer_hashes(offer_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(set(offer_ids))
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 5000):
+        out.update(Offer.objects.filter(pk__in=ids[i : i + 5000]).values_list("pk", "content_hash"))
+    return out
+
+
+def verdicts_for_queries(
+    query_offer_ids: Iterable[int], *, exclude_auto_of_run: int | None = None
+) -> list[vrules.Verdict]:
+    """Every stored verdict on pairs of these query offers (``exclude_auto_of_run``: without
+    that run's own automatic verdicts, which its routing recomputes)."""
+    ids = list(set(query_offer_ids))
+    out: list[vrules.Verdict] = []
+    for i in range(0, len(ids), 5000):
+        qs = PairVerdict.objects.filter(query_offer_id__in=ids[i : i + 5000])
+        if exclude_auto_of_run is not None:
+            qs = qs.exclude(Q(run_id=exclude_auto_of_run) & Q(source=PairVerdict.Source.AUTO))
+        out.extend(verdict_fact(v) for v in qs)
+    return out
+
+
+def current_verdicts_for_queries(
+    query_offer_ids: Iterable[int], *, exclude_auto_of_run: int | None = None
+) -> dict[tuple[int, int], vrules.Verdict]:
+    facts = verdicts_for_queries(query_offer_ids, exclude_auto_of_run=exclude_auto_of_run)
+    hashes = offer_hashes([o for v in facts for o in v.pair])
+    return vrules.current_verdicts(facts, hashes=hashes)
+
+
+def decided_query_offers(query_offer_ids: Iterable[int]) -> set[int]:
+    """Query offers with a valid decision (``match --new-only`` skips them)."""
+    return vrules.decided_queries(current_verdicts_for_queries(query_offer_ids))
+
+
+def product_by_key(key: str) -> Product:
+    """The product a key names, following aliases (a merged product's key names the survivor)."""
+    product = Product.objects.get(key=key)
+    seen = set()
+    while product.alias_of_id is not None and product.pk not in seen:
+        seen.add(product.pk)
+        product = product.alias_of
+    return product
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def export_rows(
+    *, since: date | datetime | None = None, shop: str | None = None
+) -> Iterator[tuple]:
+    """Rows of the product export (EXPORT_COLUMNS), one per offer in a product, by key."""
+    qs = ProductMembership.objects.select_related("offer", "shop", "product")
+    if since is not None:
+        start = since if isinstance(since, datetime) else _day_start(since)
+        qs = qs.filter(updated_at__gte=start)
+    if shop is not None:
+        qs = qs.filter(shop__name=shop)
+    for m in qs.order_by("product__key", "shop__name", "offer__offer_id").iterator(chunk_size=2000):
+        yield (
+            m.offer.offer_id,
+            m.shop.name,
+            m.product.key,
+            m.decided_by,
+            m.updated_at.isoformat(timespec="seconds"),
+        )

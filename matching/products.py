@@ -1,0 +1,188 @@
+"""Stable product clusters: pure rules (plain Python, no ORM).
+
+Accepted pairs build products. Invariants: an offer belongs to at most one product; a product
+holds at most one offer per shop. A product's key never changes while it exists:
+
+* an accepted pair of two offers without product creates a product (a new key);
+* an accepted pair with one offer in a product adds the other offer (the key stays);
+* an accepted pair joining two products merges them: the older product's key survives, the
+  younger becomes its alias;
+* an accepted pair that would put two offers of one shop into a product is not merged: it is a
+  conflict (the offers involved are listed) for a human to resolve;
+* a removed link (a human rejection, or an automatic acceptance withdrawn by re-routing) inside a
+  product splits it into the parts still linked by accepted pairs: the part holding the
+  product's earliest member keeps the key, every other part of two or more offers becomes a
+  product with a new key, lone offers leave. A human rejection of a pair still linked through
+  other accepted pairs is a conflict (nothing silently ignored).
+
+The service (matching/services/loop.py) loads the facts, calls :func:`plan_accept` /
+:func:`plan_unlink`, and writes the change with an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+NOOP = "noop"
+CREATED = "created"
+GROWN = "grown"
+MERGED = "merged"
+SPLIT = "split"
+SHRUNK = "shrunk"
+CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class ProductView:
+    key: str
+    created_at: datetime
+    members: Mapping[int, Hashable]  # offer pk -> shop
+    joined: Mapping[int, datetime] = field(default_factory=dict)  # offer pk -> joined at
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    reason: str = ""
+    key: str | None = None  # the product changed (survivor of a merge); None: a new product
+    add: tuple[int, ...] = ()  # offers joining ``key`` (or the new product)
+    absorbed: str | None = None  # merged: this key becomes an alias of ``key``
+    parts: tuple[frozenset[int], ...] = ()  # split: new products (two or more offers each)
+    removed: frozenset[int] = frozenset()  # offers leaving any product
+    offers: tuple[int, ...] = ()  # conflict: the offers involved
+    keys: tuple[str, ...] = ()  # conflict: the products involved
+
+
+def _holder(product: ProductView, shop: Hashable, *, other_than: int) -> int | None:
+    for offer, s in product.members.items():
+        if s == shop and offer != other_than:
+            return offer
+    return None
+
+
+def plan_accept(
+    *,
+    a: int,
+    b: int,
+    shops: Mapping[int, Hashable],
+    product_of: Mapping[int, str],
+    products: Mapping[str, ProductView],
+) -> Change:
+    """What an accepted pair (a, b) does to the products."""
+    if a == b:
+        return Change(kind=NOOP, reason="an offer matches itself")
+    if shops[a] == shops[b]:
+        return Change(
+            kind=CONFLICT,
+            reason=f"both offers are of shop {shops[a]}",
+            offers=(a, b),
+            keys=tuple(k for k in (product_of.get(a), product_of.get(b)) if k),
+        )
+    pa, pb = product_of.get(a), product_of.get(b)
+    if pa is None and pb is None:
+        return Change(kind=CREATED, reason="new accepted pair", add=(a, b))
+    if pa == pb:
+        return Change(kind=NOOP, key=pa, reason="already in the same product")
+    if pa is None or pb is None:
+        key = pa or pb
+        newcomer = a if pa is None else b
+        product = products[key]
+        clash = _holder(product, shops[newcomer], other_than=newcomer)
+        if clash is not None:
+            return Change(
+                kind=CONFLICT,
+                reason=f"product {key} already holds offer {clash} of shop {shops[newcomer]}",
+                offers=(a, b, clash),
+                keys=(key,),
+            )
+        return Change(kind=GROWN, key=key, reason="accepted pair adds an offer", add=(newcomer,))
+    p, q = products[pa], products[pb]
+    clashes = sorted(
+        (x, y) for x, sx in p.members.items() for y, sy in q.members.items() if sx == sy
+    )
+    if clashes:
+        involved = tuple(dict.fromkeys([a, b, *[o for pair in clashes for o in pair]]))
+        return Change(
+            kind=CONFLICT,
+            reason=f"products {pa} and {pb} both hold an offer of shop {shops[clashes[0][0]]}",
+            offers=involved,
+            keys=(pa, pb),
+        )
+    older, younger = sorted((p, q), key=lambda v: (v.created_at, v.key))
+    return Change(
+        kind=MERGED,
+        key=older.key,
+        absorbed=younger.key,
+        add=tuple(sorted(younger.members)),
+        reason=f"accepted pair merges {younger.key} into the older {older.key}",
+    )
+
+
+def components(members: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[set[int]]:
+    """Connected parts of ``members`` under ``edges`` (edges outside members are ignored)."""
+    parent = {m: m for m in members}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in edges:
+        if x in parent and y in parent:
+            rx, ry = find(x), find(y)
+            if rx != ry:
+                parent[max(rx, ry)] = min(rx, ry)
+    groups: dict[int, set[int]] = {}
+    for m in parent:
+        groups.setdefault(find(m), set()).add(m)
+    return list(groups.values())
+
+
+def plan_unlink(
+    *,
+    a: int,
+    b: int,
+    product: ProductView,
+    edges: Iterable[tuple[int, int]],
+    human: bool,
+) -> Change:
+    """The link a-b inside ``product`` is gone; ``edges``: the product's accepted pairs left."""
+    if a not in product.members or b not in product.members:
+        return Change(kind=NOOP, reason="the offers are not both in this product")
+    parts = components(product.members, edges)
+    part_of = {m: i for i, part in enumerate(parts) for m in part}
+    if part_of[a] == part_of[b]:
+        if human:
+            return Change(
+                kind=CONFLICT,
+                key=product.key,
+                reason=(
+                    f"validators rejected a pair of product {product.key} that other accepted "
+                    "pairs still link"
+                ),
+                offers=(a, b),
+                keys=(product.key,),
+            )
+        return Change(kind=NOOP, key=product.key, reason="still linked by other accepted pairs")
+
+    def seniority(m: int) -> tuple:
+        return (product.joined.get(m) or product.created_at, m)
+
+    first = min(product.members, key=seniority)
+    keep = parts[part_of[first]]
+    others = [p for p in parts if p is not keep]
+    new_parts = tuple(frozenset(p) for p in sorted(others, key=min) if len(p) >= 2)
+    removed = {m for p in others if len(p) < 2 for m in p}
+    if len(keep) < 2:
+        removed |= keep
+    why = "validators rejected" if human else "automatic acceptance withdrawn for"
+    return Change(
+        kind=SPLIT if new_parts else SHRUNK,
+        key=product.key,
+        parts=new_parts,
+        removed=frozenset(removed),
+        reason=f"{why} the pair {a}-{b}",
+    )

@@ -1,0 +1,85 @@
+"""Pure rules of verdicts remembered across runs (matching/verdicts.py), without a database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from matching import verdicts as v
+
+T0 = datetime(2026, 1, 1, 12, 0)
+
+
+def verdict(pk, q, c, verdict, source, *, minutes=0, qh="hq", ch="hc"):
+    return v.Verdict(
+        pk=pk,
+        query_offer_id=q,
+        candidate_offer_id=c,
+        verdict=verdict,
+        source=source,
+        decided_at=T0 + timedelta(minutes=minutes),
+        query_hash=qh,
+        candidate_hash=ch,
+    )
+
+
+HASHES = {1: "hq", 2: "hq", 10: "hc", 11: "hc", 12: "hc", 20: "hc", 21: "hc"}
+
+
+def test_a_verdict_is_stale_once_either_offer_changes():
+    x = verdict(1, 1, 10, v.ACCEPTED, v.AUTO)
+    assert v.is_valid(x, hashes=HASHES)
+    assert not v.is_valid(x, hashes={**HASHES, 1: "changed"})
+    assert not v.is_valid(x, hashes={**HASHES, 10: "changed"})
+    assert not v.is_valid(x, hashes={1: "hq"})  # candidate offer deleted
+    assert v.current_verdicts([x], hashes={**HASHES, 10: "changed"}) == {}
+
+
+def test_human_beats_auto_even_when_older_and_newer_human_beats_older_human():
+    auto_new = verdict(1, 1, 10, v.ACCEPTED, v.AUTO, minutes=50)
+    human_old = verdict(2, 1, 10, v.REJECTED, v.HUMAN, minutes=0)
+    assert v.current_verdicts([auto_new, human_old], hashes=HASHES)[(1, 10)] is human_old
+    human_new = verdict(3, 1, 10, v.ACCEPTED, v.HUMAN, minutes=10)
+    cur = v.current_verdicts([human_new, auto_new, human_old], hashes=HASHES)
+    assert cur[(1, 10)] is human_new
+    # a stale human verdict does not count: the valid auto one does
+    stale_human = verdict(4, 1, 10, v.REJECTED, v.HUMAN, minutes=90, qh="old")
+    assert v.current_verdicts([stale_human, auto_new], hashes=HASHES)[(1, 10)] is auto_new
+
+
+def test_reuse_decides_accepted_queries_and_drops_rejected_candidates():
+    cur = v.current_verdicts(
+        [
+            verdict(1, 1, 10, v.ACCEPTED, v.AUTO),  # query 1: decided
+            verdict(2, 2, 20, v.REJECTED, v.HUMAN),  # query 2: rank-1 candidate rejected
+            verdict(3, 3, 12, v.REJECTED, v.HUMAN),  # query 3: everything rejected
+            verdict(4, 3, 11, v.REJECTED, v.HUMAN),
+        ],
+        hashes={**HASHES, 3: "hq"},
+    )
+    out = v.reuse(queries={1: [10, 11], 2: [20, 21], 3: [11, 12], 4: [10, 11]}, current=cur)
+    assert set(out.accepted) == {1} and out.accepted[1].candidate_offer_id == 10
+    assert out.remaining == {2: [21], 4: [10, 11]}
+    assert set(out.all_rejected) == {3}
+    assert out.n_rejected_dropped == 3
+    assert v.decided_queries(cur) == {1, 2, 3}
+
+
+def test_an_accepted_pair_outside_this_runs_candidates_still_decides_the_query():
+    cur = v.current_verdicts([verdict(1, 1, 12, v.ACCEPTED, v.HUMAN)], hashes=HASHES)
+    out = v.reuse(queries={1: [10, 11]}, current=cur)
+    assert out.accepted[1].candidate_offer_id == 12 and not out.remaining
+
+
+def test_verdicts_of_a_review_row():
+    got = v.verdicts_of_review(query_offer_id=1, shown=[10, 11, 12], choice=11)
+    assert [(x.candidate_offer_id, x.verdict, x.source) for x in got] == [
+        (10, v.REJECTED, v.HUMAN),
+        (11, v.ACCEPTED, v.HUMAN),
+        (12, v.REJECTED, v.HUMAN),
+    ]
+    none = v.verdicts_of_review(query_offer_id=1, shown=[10, 11], choice=None)
+    assert {x.verdict for x in none} == {v.REJECTED}
+    with pytest.raises(ValueError, match="not among the shown"):
+        v.verdicts_of_review(query_offer_id=1, shown=[10], choice=99)
