@@ -13,7 +13,7 @@ from matching.services import matching as matching_service
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 CUTOFF = dt.date(2025, 7, 1)
-SMALL = TrainConfig(dim=16, epochs=3, batch_size=64, patience=5, seed=0)
+SMALL = TrainConfig(dim=16, epochs=3, batch_size=64, patience=5, seed=0, calibration_share=0.0)
 
 
 def _in_unit(value):
