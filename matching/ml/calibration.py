@@ -172,7 +172,7 @@ def fit_calibration(
     )
     predicted = top1.predict(sim[finite])
     metrics = {
-        "n_queries": int(len(sim)),
+        "n_queries": len(sim),
         "n_fitted": int(finite.sum()),
         "n_with_match": n_with_match,
         "base_rate": n_with_match / len(sim),

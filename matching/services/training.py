@@ -18,8 +18,8 @@ from matching.ml import features as ml_features
 from matching.ml import projection as ml_projection
 from matching.ml import training as ml_training
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
-from matching.ml.match_config import MatchConfig
 from matching.ml.evaluation import jsonable
+from matching.ml.match_config import MatchConfig
 from matching.models import ProjectionModel
 from matching.services import features as feature_rows
 
