@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 
 from core.failures import marks_failed
@@ -84,10 +85,11 @@ def _train(model, shops, before, features, config, progress) -> None:
         features=x, product_ids=product_ids, config=config, progress=progress
     )
     t_cal = time.perf_counter()
-    held_offers = [offers[i] for i in held]
     calibration, calibration_note = calibrate(
-        offers=held_offers,
+        offers=[offers[i] for i in held],
         vectors=result.head.project(x_all[held]) if len(held) else None,
+        distractors=[offers[i] for i in keep],
+        distractor_vectors=result.head.project(x_all[keep]) if len(held) else None,
         features=features,
         config=MatchConfig().resolved(features),
         n_shops=n_shops,
@@ -140,15 +142,18 @@ def calibrate(
     features: Sequence[str],
     config: MatchConfig,
     n_shops: int,
+    distractors: Sequence = (),
+    distractor_vectors=None,
 ) -> tuple[ml_calibration.Calibration | None, str]:
     """Score the held-out offers as ``match`` would and fit the calibration on them.
 
     Retrieval: every training shop in turn is the query shop; its held-out offers query the
-    held-out offers of the OTHER training shops (the index), with the match service's search and
-    ``config`` (the default MatchConfig, recorded in the calibration's ``setup``). All queries
-    are pooled into one fit. The index is the held-out share of the other shops, smaller than a
-    production index, so a query meets fewer distractors (see README, calibrated routing).
-    Returns (calibration or None, a note saying what was done or why not).
+    OTHER training shops' offers (the index): their held-out offers, which hold the true
+    matches, plus ``distractors`` (their training offers, other products by construction of the
+    split), so the index is as large as the whole shop, like a production index. Search: the
+    match service's, with ``config`` (the default MatchConfig, recorded in the calibration's
+    ``setup``). All queries are pooled into one fit. Returns (calibration or None, a note
+    saying what was done or why not).
     """
     from matching.services.matching import _search  # the one mapping of MatchConfig -> search
 
@@ -157,17 +162,19 @@ def calibrate(
     if not offers or vectors is None:
         return None, "not calibrated: calibration_share is 0"
     shops = sorted({o.shop_id for o in offers})
+    pool = [*offers, *distractors]
+    pool_vectors = vectors if not distractors else np.concatenate([vectors, distractor_vectors])
     sims, correct1, correctk, has_match = [], [], [], []
     for shop in shops:
         q = [i for i, o in enumerate(offers) if o.shop_id == shop]
-        ix = [i for i, o in enumerate(offers) if o.shop_id != shop]
+        ix = [i for i, o in enumerate(pool) if o.shop_id != shop]
         if not q or not ix:
             continue
-        qo, io = [offers[i] for i in q], [offers[i] for i in ix]
+        qo, io = [offers[i] for i in q], [pool[i] for i in ix]
         result = _search(
             config,
             vectors[q],
-            vectors[ix],
+            pool_vectors[ix],
             [o.brand_normalised for o in qo],
             [o.brand_normalised for o in io],
             [o.text_normalised for o in qo],
@@ -195,7 +202,8 @@ def calibrate(
         setup={
             "match_config": config.to_dict(),
             "n_offers": len(offers),
-            "retrieval": "each training shop's held-out offers vs the other shops' held-out",
+            "n_distractors": len(distractors),
+            "retrieval": "each training shop's held-out offers vs all the other shops' offers",
         },
     )
     curve = ml_evaluation.thin_curve(calibration.pr_curve)

@@ -197,3 +197,37 @@ def test_training_holds_out_a_calibration_split(imported_cross_shop, specs):
     assert held > 0 and model.n_train_offers + held == 18
     # the tiny catalogue has too few held-out queries: the model says so, stores none
     assert "too few" in model.metrics["calibration"] and model.calibration == {}
+
+
+def test_calibrate_with_distractors_from_the_other_shops():
+    """Training offers of the other shops join the index as distractors (a production-sized
+    index): a distractor closer than the true match takes the top-1."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    offers, vecs = [], []
+    for p in range(30):
+        base = rng.normal(size=16)
+        for shop in (1, 2):
+            offers.append(
+                SimpleNamespace(shop_id=shop, product_id=f"p{p}", brand_normalised="",
+                                text_normalised="")
+            )  # fmt: skip
+            vecs.append(base + 0.3 * rng.normal(size=16))
+    v = np.asarray(vecs, dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    # distractors in shop 2: exact copies of the shop-1 offers, other products
+    distractors = [
+        SimpleNamespace(shop_id=2, product_id=f"d{i}", brand_normalised="", text_normalised="")
+        for i in range(30)
+    ]
+    config = MatchConfig(brand_threshold=None, text_weight=0.0)
+    plain, _ = training.calibrate(offers=offers, vectors=v, features=("text",), config=config,
+                                  n_shops=2)  # fmt: skip
+    hard, _ = training.calibrate(
+        offers=offers, vectors=v, features=("text",), config=config, n_shops=2,
+        distractors=distractors, distractor_vectors=v[0::2].copy(),
+    )  # fmt: skip
+    assert plain.metrics["R@1"] > 0.9
+    assert hard.metrics["n_queries"] == 60 and hard.setup["n_distractors"] == 30
+    assert hard.metrics["R@1"] <= 0.5 + 1e-9  # every shop-1 query now hits its copy
