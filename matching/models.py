@@ -203,6 +203,11 @@ class ProjectionModel(models.Model):
     numeric_scaler = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list, blank=True)
+    calibration = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="held-out calibration of the scores (matching/ml/calibration.py); empty: none",
+    )
     weights_path = models.CharField(max_length=500, blank=True, help_text="relative to MEDIA_ROOT")
     error = models.TextField(blank=True)
 

@@ -1,4 +1,5 @@
-"""A small inline SVG of the PR curve with the routing thresholds marked (no ORM)."""
+"""Small inline SVGs (no ORM): the PR curve with the routing thresholds marked, and the
+reliability plot (predicted vs observed precision)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,52 @@ def pr_curve_svg(*, curve: PRCurve | None, accept: float | None, review: float |
         parts.append(
             f'<text x="{x + 6:.1f}" y="{y - 6:.1f}" font-size="11" fill="{colour}">'
             f"{escape(label)} ≥ {thr:.3f}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def reliability_svg(*, bins: list[dict]) -> str:
+    """Observed vs predicted top-1 precision per bin (matching.ml.calibration.reliability_bins);
+    the diagonal is perfect calibration; a dot's area grows with its number of rows."""
+    if not bins:
+        return '<p class="muted">No decided rows yet: the reliability plot appears with them.</p>'
+    parts = [
+        f'<svg class="reliability" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+        'aria-label="reliability plot">',
+        f'<rect x="{PAD}" y="{PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}" '
+        'fill="#fff" stroke="#ccc"/>',
+    ]
+    x0, y0 = _xy(0, 0)
+    x1, y1 = _xy(1, 1)
+    parts.append(
+        f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#999" '
+        'stroke-dasharray="4 3"/>'
+    )
+    for v in (0, 0.25, 0.5, 0.75, 1):
+        x, _ = _xy(v, 0)
+        _, y = _xy(0, v)
+        parts.append(
+            f'<text x="{x:.1f}" y="{H - PAD + 14}" font-size="10" text-anchor="middle">{v:g}</text>'
+        )
+        parts.append(
+            f'<text x="{PAD - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{v:g}</text>'
+        )
+    parts.append(
+        f'<text x="{W / 2}" y="{H - 6}" font-size="11" text-anchor="middle">'
+        "predicted (model calibration)</text>"
+    )
+    parts.append(
+        f'<text x="12" y="{H / 2}" font-size="11" transform="rotate(-90 12 {H / 2})" '
+        'text-anchor="middle">observed (verdicts)</text>'
+    )
+    n_max = max(b["n"] for b in bins)
+    for b in bins:
+        x, y = _xy(float(b["predicted"]), float(b["observed"]))
+        r = 3 + 6 * (b["n"] / n_max) ** 0.5
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="#0a66c2" fill-opacity="0.6">'
+            f"<title>{int(b['n'])} rows</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)

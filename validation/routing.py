@@ -19,13 +19,24 @@ decreasing threshold, ``precision[i]``/``recall[i]`` are those of the set of que
 
 (``n_with_match`` cancels). These are top-1 figures: the review page shows three candidates,
 so the share of review rows holding a true match is at least the top-1 band precision.
+
+Where the curve comes from (:func:`choose_source`): the run's own labels when its queries have
+product ids with a match in the index; otherwise, for a run of a calibrated model, the
+EXPECTED curve of :func:`calibrated_curve`: the model's calibration (P(top-1 correct | score),
+fitted on its held-out split) applied to THIS run's top-1 similarities. Sorted by decreasing
+similarity, the expected precision of the queries at or above a threshold is the mean
+calibrated probability over them, and the expected recall is their summed probability over
+the expected number of queries with a true match (summed probability over all queries divided
+by the held-out R@1). Thresholds and bands then follow from that curve exactly as from a
+labelled one. Otherwise (raw run, or a model without calibration) there is no curve and the
+fallback applies: nothing auto-accepted, review above the 10th percentile.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +79,110 @@ class PRCurve:
             return 0.0, 1.0
         i = idx[-1]  # smallest curve threshold still >= threshold
         return float(self.recall[i]), float(self.precision[i])
+
+
+SOURCE_RUN = "run"
+SOURCE_MODEL = "model"
+SOURCE_NONE = "none"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the routing figures come from: ``kind`` one of the SOURCE_* values, ``label`` a
+    sentence for the page, ``notes`` caveats (e.g. scoring differs from the calibration's)."""
+
+    kind: str
+    label: str
+    model_id: int | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """What routing needs of a model's calibration (the selector builds it from
+    matching.ml.calibration.Calibration): ``top1_probability`` maps top-1 similarities to
+    P(top-1 correct); ``recall_at_1``, ``n_queries``: of the held-out split; ``match_config``:
+    the scoring the held-out split was matched with."""
+
+    model_id: int
+    top1_probability: Callable[[np.ndarray], np.ndarray]
+    recall_at_1: float | None
+    n_queries: int | None = None
+    match_config: dict | None = None
+
+
+def calibrated_curve(
+    similarities: Sequence[float], *, calibration: ModelCalibration
+) -> PRCurve | None:
+    """The expected k=1 PR curve of a run from its model's calibration (module docstring)."""
+    sim = np.asarray(similarities, dtype=np.float64)
+    sim = sim[np.isfinite(sim)]
+    if len(sim) == 0:
+        return None
+    sim = np.sort(sim)[::-1]
+    prob = np.clip(np.asarray(calibration.top1_probability(sim), dtype=np.float64), 0.0, 1.0)
+    tp = np.cumsum(prob)
+    predicted = np.arange(1, len(sim) + 1)
+    last = np.r_[np.flatnonzero(np.diff(sim) != 0), len(sim) - 1]
+    precision = tp[last] / predicted[last]
+    r1 = calibration.recall_at_1
+    expected_with_match = tp[-1] / r1 if r1 else tp[-1]
+    recall = tp[last] / expected_with_match if expected_with_match > 0 else np.zeros(len(last))
+    return PRCurve(precision=precision, recall=np.minimum(recall, 1.0), thresholds=sim[last])
+
+
+def scoring_differences(*, run_config: dict, calibration: ModelCalibration) -> list[str]:
+    """Match parameters of the run that differ from those the calibration was scored with
+    (``index_type`` is left out: an approximate index only loses neighbours)."""
+    cal_config = calibration.match_config or {}
+    keys = sorted(set(cal_config) & set(run_config) - {"index_type"})
+    return [k for k in keys if run_config[k] != cal_config[k]]
+
+
+def choose_source(
+    *,
+    labelled: bool,
+    run_curve: PRCurve | None,
+    calibration: ModelCalibration | None,
+    model_id: int | None,
+    run_config: dict,
+    similarities: Sequence[float],
+) -> tuple[Source, PRCurve | None]:
+    """The curve routing uses and where it comes from (module docstring)."""
+    if labelled and run_curve is not None:
+        return Source(kind=SOURCE_RUN, label="this run's labels (product ids)"), run_curve
+    if calibration is not None:
+        model_id = calibration.model_id
+        curve = calibrated_curve(similarities, calibration=calibration)
+        n = calibration.n_queries
+        notes = []
+        diff = scoring_differences(run_config=run_config, calibration=calibration)
+        if diff:
+            notes.append(
+                "this run's scoring differs from the calibration's in "
+                + ", ".join(diff)
+                + ": the expected figures may be off"
+            )
+        return (
+            Source(
+                kind=SOURCE_MODEL,
+                label=f"model #{model_id}'s held-out evaluation ({n} held-out queries), "
+                "applied to this run's scores",
+                model_id=model_id,
+                notes=tuple(notes),
+            ),
+            curve,
+        )
+    why = "a raw run" if model_id is None else f"model #{model_id} has no calibration"
+    return (
+        Source(
+            kind=SOURCE_NONE,
+            label=f"none: the run has no labels and is {why}; fallback thresholds "
+            "(nothing auto-accepted, review above the 10th percentile)",
+            model_id=model_id,
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True)
@@ -134,6 +249,7 @@ def resolve_thresholds(
     accept: float | None,
     review: float | None,
     target_precision: float = DEFAULT_TARGET_PRECISION,
+    curve_name: str = "run's",
 ) -> Thresholds:
     """Given thresholds win; missing ones are suggested from the curve (or the fallback)."""
     if accept is not None and review is not None:
@@ -153,7 +269,7 @@ def resolve_thresholds(
         accept=acc,
         review=rev,
         suggested=True,
-        reason=f"from the PR curve for target precision {target_precision:g}",
+        reason=f"from the {curve_name} PR curve for target precision {target_precision:g}",
     )
 
 

@@ -16,7 +16,7 @@ from validation import charts
 from validation.forms import JudgeForm, LeaseForm, RoutingForm
 from validation.models import Export, ReviewSettings
 from validation.permissions import admin_required, validator_required
-from validation.routing import DEFAULT_TARGET_PRECISION, PRCurve
+from validation.routing import DEFAULT_TARGET_PRECISION
 from validation.selectors import quality as quality_selectors
 from validation.selectors import review as review_selectors
 from validation.selectors import routing as routing_selectors
@@ -167,8 +167,10 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
         }
     )
     svg = charts.pr_curve_svg(
-        curve=PRCurve.from_json(run.pr_curve), accept=preview["accept"], review=preview["review"]
+        curve=preview["curve"], accept=preview["accept"], review=preview["review"]
     )
+    reliability = routing_selectors.reliability(run=run)
+    reliability_svg = charts.reliability_svg(bins=reliability["bins"]) if reliability else ""
     return render(
         request,
         "validation/triage.html",
@@ -178,6 +180,8 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
             "preview": preview,
             "current": current,
             "svg": mark_safe(svg),  # noqa: S308 - built from numbers only (charts.py)
+            "reliability": reliability,
+            "reliability_svg": mark_safe(reliability_svg),  # noqa: S308 - numbers only
             "progress": routing_selectors.row_progress(run=run),
         },
     )

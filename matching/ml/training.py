@@ -88,7 +88,10 @@ class TrainConfig:
     paper's values. ``epochs`` is a cap (early stopping on validation R@1 decides): 100, because
     the smaller batches make an epoch fewer steps; 100 instead of 50 gave +0.4 AUCPR in-domain and
     +1.0 out-of-domain on fashion-xshop-dev over two seeds. ``input_dropout`` drops input
-    features (inverted dropout) during training.
+    features (inverted dropout) during training. ``calibration_share``: share of the products
+    (lone offers included) the training SERVICE holds out before training, to calibrate the
+    model's scores on them (matching/ml/calibration.py); 0 = no calibration. The loop here
+    never sees them; ``val_share`` is taken from what is left.
     """
 
     dim: int = 192
@@ -101,6 +104,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     input_dropout: float = 0.0
     val_share: float = 0.1
+    calibration_share: float = 0.2
     patience: int = 5
     seed: int = 0
     device: str | None = None

@@ -124,7 +124,7 @@ def _decided_queries(query_shop: Shop, since: date | None) -> set[int]:
     return decided
 
 
-def _search(
+def search_offers(
     config: MatchConfig,
     query_vecs: np.ndarray,
     index_vecs: np.ndarray,
@@ -179,7 +179,7 @@ def _run_match(
     t1 = time.perf_counter()
     q_keys = [o.brand_normalised for o in queries]
     i_keys = [o.brand_normalised for o in index]
-    result = _search(
+    result = search_offers(
         config,
         q_vectors,
         i_vectors,

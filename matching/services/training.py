@@ -8,15 +8,19 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 
 from core.failures import marks_failed
 from matching import selectors
+from matching.ml import calibration as ml_calibration
+from matching.ml import evaluation as ml_evaluation
 from matching.ml import features as ml_features
 from matching.ml import projection as ml_projection
 from matching.ml import training as ml_training
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.evaluation import jsonable
+from matching.ml.match_config import MatchConfig
 from matching.models import ProjectionModel
 from matching.services import features as feature_rows
 
@@ -36,7 +40,9 @@ def train_projection(
 
     Ground truth is ``Offer.product_id``. Embeddings must be in the store (``encode``). The
     model row is created first (status training) and finished as ready or failed; the weights go
-    to ``MEDIA_ROOT/models/projection-<id>.pt``.
+    to ``MEDIA_ROOT/models/projection-<id>.pt``. ``config.calibration_share`` of the products
+    (lone offers included) are held out of training and used to calibrate the model's scores
+    (:func:`calibrate`), stored in ``model.calibration``.
     """
     features = ml_features.parse_features(features)
     config = config or ml_training.TrainConfig()
@@ -64,13 +70,31 @@ def _train(model, shops, before, features, config, progress) -> None:
     blocks = feature_rows.load_blocks(
         offers, features, image_encoder=model.image_encoder, text_encoder=model.text_encoder
     )
-    scaler = ml_features.NumericScaler.fit(blocks.numeric_raw) if "numeric" in features else None
-    x = feature_rows.assemble(blocks, features, scaler)
-    product_ids = [o.product_id or None for o in offers]
+    all_product_ids = [o.product_id or None for o in offers]
+    n_shops = len({o.shop_id for o in offers})
+    share = config.calibration_share if n_shops > 1 else 0.0
+    keep, held = ml_calibration.holdout_split(all_product_ids, share=share, seed=config.seed)
+    scaler = (
+        ml_features.NumericScaler.fit(blocks.numeric_raw[keep]) if "numeric" in features else None
+    )
+    x_all = feature_rows.assemble(blocks, features, scaler)
+    x = x_all[keep]
+    product_ids = [all_product_ids[i] for i in keep]
     load_seconds = time.perf_counter() - started
     result = ml_training.train_projection(
         features=x, product_ids=product_ids, config=config, progress=progress
     )
+    t_cal = time.perf_counter()
+    calibration, calibration_note = calibrate(
+        offers=[offers[i] for i in held],
+        vectors=result.head.project(x_all[held]) if len(held) else None,
+        distractors=[offers[i] for i in keep],
+        distractor_vectors=result.head.project(x_all[keep]) if len(held) else None,
+        features=features,
+        config=MatchConfig().resolved(features),
+        n_shops=n_shops,
+    )
+    calibration_seconds = time.perf_counter() - t_cal
     relative = f"models/projection-{model.pk}.pt"
     path = Path(settings.MEDIA_ROOT) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +111,8 @@ def _train(model, shops, before, features, config, progress) -> None:
     model.weights_path = relative
     model.numeric_scaler = scaler.to_dict() if scaler else {}
     model.history = jsonable(epochs)
-    model.n_train_offers = len(offers)
+    model.n_train_offers = len(keep)
+    model.calibration = calibration.to_dict() if calibration is not None else {}
     model.n_train_products = sum(1 for n in counts.values() if n > 1)
     model.config = {**config.to_dict(), "in_dim": int(x.shape[1]), **result.head.config()}
     model.metrics = jsonable(
@@ -101,7 +126,93 @@ def _train(model, shops, before, features, config, progress) -> None:
             "seconds_load": load_seconds,
             "seconds_train": train_seconds,
             "seconds_per_epoch": train_seconds / max(len(epochs), 1),
+            "n_calibration_offers": len(held),
+            "calibration": calibration_note,
+            "seconds_calibration": calibration_seconds,
         }
     )
     model.status = ProjectionModel.Status.READY
     model.save()
+
+
+def calibrate(
+    *,
+    offers: Sequence,
+    vectors,
+    features: Sequence[str],
+    config: MatchConfig,
+    n_shops: int,
+    distractors: Sequence = (),
+    distractor_vectors=None,
+) -> tuple[ml_calibration.Calibration | None, str]:
+    """Score the held-out offers as ``match`` would and fit the calibration on them.
+
+    Retrieval: every training shop in turn is the query shop; its held-out offers query the
+    OTHER training shops' offers (the index): their held-out offers, which hold the true
+    matches, plus ``distractors`` (their training offers, other products by construction of the
+    split), so the index is as large as the whole shop, like a production index. Search: the
+    match service's, with ``config`` (the default MatchConfig, recorded in the calibration's
+    ``setup``). All queries are pooled into one fit. Returns (calibration or None, a note
+    saying what was done or why not).
+    """
+    from matching.services.matching import search_offers  # MatchConfig -> search, once
+
+    if n_shops < 2:
+        return None, "not calibrated: a single training shop (queries need another shop)"
+    if not offers or vectors is None:
+        return None, "not calibrated: calibration_share is 0"
+    shops = sorted({o.shop_id for o in offers})
+    pool = [*offers, *distractors]
+    pool_vectors = vectors if not distractors else np.concatenate([vectors, distractor_vectors])
+    sims, correct1, correctk, has_match = [], [], [], []
+    for shop in shops:
+        q = [i for i, o in enumerate(offers) if o.shop_id == shop]
+        ix = [i for i, o in enumerate(pool) if o.shop_id != shop]
+        if not q or not ix:
+            continue
+        qo, io = [offers[i] for i in q], [pool[i] for i in ix]
+        result = search_offers(
+            config,
+            vectors[q],
+            pool_vectors[ix],
+            [o.brand_normalised for o in qo],
+            [o.brand_normalised for o in io],
+            [o.text_normalised for o in qo],
+            [o.text_normalised for o in io],
+        )
+        relevant = ml_evaluation.relevant_positions(
+            query_product_ids=[o.product_id for o in qo],
+            index_product_ids=[o.product_id for o in io],
+        )
+        for row, rel, sim in zip(result.indices, relevant, result.similarities, strict=True):
+            sims.append(float(sim[0]) if row[0] >= 0 else float("-inf"))
+            correct1.append(int(row[0]) in rel)
+            correctk.append(any(int(i) in rel for i in row if i >= 0))
+            has_match.append(bool(rel))
+    if len(sims) < ml_calibration.MIN_CALIBRATION_QUERIES:
+        return None, f"not calibrated: {len(sims)} held-out queries (too few)"
+    if not any(correct1):
+        return None, "not calibrated: no held-out query found its true match"
+    calibration = ml_calibration.fit_calibration(
+        top1_similarity=sims,
+        top1_correct=correct1,
+        topk_correct=correctk,
+        has_match=has_match,
+        k=config.k,
+        setup={
+            "match_config": config.to_dict(),
+            "n_offers": len(offers),
+            "n_distractors": len(distractors),
+            "retrieval": "each training shop's held-out offers vs all the other shops' offers",
+        },
+    )
+    curve = ml_evaluation.thin_curve(calibration.pr_curve)
+    calibration = ml_calibration.Calibration(
+        top1=calibration.top1,
+        topk=calibration.topk,
+        k=calibration.k,
+        metrics=calibration.metrics,
+        pr_curve=curve,
+        setup=calibration.setup,
+    )
+    return calibration, f"calibrated on {len(sims)} held-out queries"

@@ -7,6 +7,7 @@ import math
 from django.db.models import Count, Q
 
 from matching import selectors as matching_selectors
+from matching.ml.calibration import Calibration, reliability_bins
 from matching.models import MatchRun
 from validation import quality, routing
 from validation.models import ReviewRow, Routing
@@ -45,15 +46,24 @@ def routing_preview(
     target_precision: float = routing.DEFAULT_TARGET_PRECISION,
 ) -> dict:
     """Thresholds (given or suggested), bands with counts and expected precision/recall, and the
-    predicted P_hitl of the review band. Writes nothing."""
-    curve = routing.PRCurve.from_json(run.pr_curve)
+    predicted P_hitl of the review band, from the run's labels or its model's calibration
+    (routing.choose_source; ``source`` says which). Writes nothing."""
     sims = matching_selectors.top1_similarities(run)
+    source, curve = routing.choose_source(
+        labelled=run_is_labelled(run=run),
+        run_curve=routing.PRCurve.from_json(run.pr_curve),
+        calibration=routing_calibration(run=run),
+        model_id=run.model_id,
+        run_config=run.config or {},
+        similarities=sims,
+    )
     th = routing.resolve_thresholds(
         curve=curve,
         similarities=sims,
         accept=accept,
         review=review,
         target_precision=target_precision,
+        curve_name="expected" if source.kind == routing.SOURCE_MODEL else "run's",
     )
     counts = routing.split_bands(sims, accept=th.accept, review=th.review)
     table = routing.band_table(curve=curve, counts=counts, accept=th.accept, review=th.review)
@@ -74,6 +84,65 @@ def routing_preview(
         "lr_plus_source": lr_source,
         "p_hitl": p_hitl,
         "curve": curve,
+        "source": source,
+    }
+
+
+def run_is_labelled(*, run: MatchRun) -> bool:
+    """Whether the run's own labels give a PR curve: some query has a true match in the index."""
+    n = (run.metrics or {}).get("n_queries_with_match")
+    if n is not None:
+        return n > 0
+    curve = routing.PRCurve.from_json(run.pr_curve)
+    return curve is not None and float(curve.recall.max()) > 0
+
+
+def model_calibration(*, run: MatchRun) -> Calibration | None:
+    """The calibration stored with the run's model (None: raw run, or not calibrated)."""
+    if run.model_id is None:
+        return None
+    return Calibration.from_dict(run.model.calibration)
+
+
+def routing_calibration(*, run: MatchRun) -> routing.ModelCalibration | None:
+    """The run's model calibration in the form the pure routing module takes."""
+    calibration = model_calibration(run=run)
+    if calibration is None:
+        return None
+    return routing.ModelCalibration(
+        model_id=run.model_id,
+        top1_probability=calibration.predict_top1,
+        recall_at_1=calibration.recall_at_1,
+        n_queries=calibration.metrics.get("n_queries"),
+        match_config=calibration.setup.get("match_config"),
+    )
+
+
+def reliability(*, run: MatchRun, n_bins: int = 10) -> dict | None:
+    """Predicted vs observed top-1 precision of the run's decided rows (review and gold).
+
+    Predicted: the model's calibrated P(top-1 correct) at the row's top-1 similarity;
+    observed: the validators' verdict chose the top-1 candidate. None for a run without a
+    calibrated model; ``bins`` is empty while no row is decided.
+    """
+    calibration = model_calibration(run=run)
+    if calibration is None:
+        return None
+    rows = list(
+        ReviewRow.objects.filter(run=run, status=ReviewRow.Status.DECIDED)
+        .exclude(decision="")
+        .values_list("top1_similarity", "candidate_ids", "decision")
+    )
+    scores = [r[0] for r in rows]
+    observed = [bool(r[1]) and r[2] == str(r[1][0]) for r in rows]
+    predicted = calibration.predict_top1(scores) if rows else []
+    bins = reliability_bins(predicted=predicted, observed=observed, n_bins=n_bins, scores=scores)
+    return {
+        "model_id": run.model_id,
+        "n": len(rows),
+        "bins": bins,
+        "predicted": float(sum(predicted) / len(rows)) if rows else None,
+        "observed": sum(observed) / len(rows) if rows else None,
     }
 
 

@@ -166,4 +166,10 @@ def add_training_arguments(parser) -> None:
     parser.add_argument("--temperature", type=float, default=d.temperature)
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--patience", type=int, default=d.patience)
+    parser.add_argument(
+        "--calibration-share",
+        type=float,
+        default=d.calibration_share,
+        help="share of products held out to calibrate the scores (0 = no calibration)",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)

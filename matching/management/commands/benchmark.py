@@ -177,7 +177,7 @@ class Command(BaseCommand):
         base = TrainConfig(
             dim=o["dim"], epochs=o["epochs"], batch_size=o["batch_size"],
             lone_share=o["lone_share"], lr=o["lr"], temperature=o["temperature"],
-            patience=o["patience"], seed=o["seed"],
+            patience=o["patience"], seed=o["seed"], calibration_share=o["calibration_share"],
         )  # fmt: skip
         configs = benchmark_configs.split_configs(o["configs"]) if o["configs"] else None
         ablations = benchmark_configs.ablation_configs(

@@ -41,6 +41,7 @@ class Command(BaseCommand):
             dim=o["dim"], hidden=o["hidden"], epochs=o["epochs"], batch_size=o["batch_size"],
             lone_share=o["lone_share"], temperature=o["temperature"], lr=o["lr"],
             patience=o["patience"], seed=o["seed"], device=o["device"],
+            calibration_share=o["calibration_share"],
         )  # fmt: skip
         kwargs = {
             "train_shops": shops_from(o, plural="train-shops", single="train-shop", required=True),
@@ -77,5 +78,6 @@ class Command(BaseCommand):
             f"projection model #{model.pk} ({model.features}, dim {config.dim}, hidden "
             f"{config.hidden}): {model.n_train_offers} offers, {model.n_train_products} products;"
             f" best epoch {m['best_epoch']}/{m['epochs_run']}: val R@1 {m['val_R@1']}, "
-            f"R@3 {m['val_R@3']}; {m['seconds_per_epoch']:.2f} s/epoch"
+            f"R@3 {m['val_R@3']}; {m['seconds_per_epoch']:.2f} s/epoch; "
+            f"{m.get('calibration', 'not calibrated')}"
         )

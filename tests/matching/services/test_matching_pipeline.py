@@ -13,7 +13,7 @@ from matching.services import matching as matching_service
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 CUTOFF = dt.date(2025, 7, 1)
-SMALL = TrainConfig(dim=16, epochs=3, batch_size=64, patience=5, seed=0)
+SMALL = TrainConfig(dim=16, epochs=3, batch_size=64, patience=5, seed=0, calibration_share=0.0)
 
 
 def _in_unit(value):
@@ -136,3 +136,98 @@ def test_failed_training_is_recorded(imported_cross_shop, specs):
             train_shops=["atelier"], before=dt.date(2000, 1, 1), features="text", config=SMALL
         )
     assert ProjectionModel.objects.get().status == ProjectionModel.Status.FAILED
+
+
+def test_calibrate_scores_held_out_offers_across_shops():
+    """training.calibrate: each shop's held-out offers query the other shops' held-out offers;
+    a clean and a noisy half of the products give a calibration that tells them apart."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    offers, vecs = [], []
+    for p in range(60):
+        base = rng.normal(size=16)
+        noise = 0.1 if p < 30 else 2.0
+        for shop in (1, 2):
+            offers.append(
+                SimpleNamespace(shop_id=shop, product_id=f"p{p}", brand_normalised="",
+                                text_normalised=f"offer {p} {shop}")
+            )  # fmt: skip
+            vecs.append(base + noise * rng.normal(size=16))
+    for i in range(10):  # lone offers: no true match anywhere
+        offers.append(
+            SimpleNamespace(shop_id=1 + i % 2, product_id="", brand_normalised="",
+                            text_normalised=f"lone {i}")
+        )  # fmt: skip
+        vecs.append(rng.normal(size=16))
+    v = np.asarray(vecs, dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    config = MatchConfig(brand_threshold=None, text_weight=0.0)
+    cal, note = training.calibrate(
+        offers=offers, vectors=v, features=("text",), config=config, n_shops=2
+    )
+    assert cal is not None and note == "calibrated on 130 held-out queries"
+    assert cal.metrics["n_queries"] == 130 and cal.metrics["n_with_match"] == 120
+    assert cal.setup["match_config"] == config.to_dict()
+    p = cal.predict_top1(np.linspace(-1, 1, 50))
+    assert np.all(np.diff(p) >= 0) and p[-1] > 0.9 and p[0] < 0.5
+    assert (
+        training.calibrate(offers=offers, vectors=v, features=("text",), config=config, n_shops=1)[
+            0
+        ]
+        is None
+    )
+    few, note = training.calibrate(
+        offers=offers[:10], vectors=v[:10], features=("text",), config=config, n_shops=2
+    )
+    assert few is None and "too few" in note
+
+
+def test_training_holds_out_a_calibration_split(imported_cross_shop, specs):
+    imported_cross_shop()
+    encoding.encode_offers(**specs, num_workers=0)
+    config = TrainConfig(dim=16, epochs=2, batch_size=64, seed=0, calibration_share=0.3)
+    model = training.train_projection(
+        train_shops=["atelier", "boulevard", "corso"], before=CUTOFF,
+        features="image+text+numeric", config=config, **specs,
+    )  # fmt: skip
+    model.refresh_from_db()
+    assert model.status == ProjectionModel.Status.READY
+    held = model.metrics["n_calibration_offers"]
+    assert held > 0 and model.n_train_offers + held == 18
+    # the tiny catalogue has too few held-out queries: the model says so, stores none
+    assert "too few" in model.metrics["calibration"] and model.calibration == {}
+
+
+def test_calibrate_with_distractors_from_the_other_shops():
+    """Training offers of the other shops join the index as distractors (a production-sized
+    index): a distractor closer than the true match takes the top-1."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    offers, vecs = [], []
+    for p in range(30):
+        base = rng.normal(size=16)
+        for shop in (1, 2):
+            offers.append(
+                SimpleNamespace(shop_id=shop, product_id=f"p{p}", brand_normalised="",
+                                text_normalised="")
+            )  # fmt: skip
+            vecs.append(base + 0.3 * rng.normal(size=16))
+    v = np.asarray(vecs, dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    # distractors in shop 2: exact copies of the shop-1 offers, other products
+    distractors = [
+        SimpleNamespace(shop_id=2, product_id=f"d{i}", brand_normalised="", text_normalised="")
+        for i in range(30)
+    ]
+    config = MatchConfig(brand_threshold=None, text_weight=0.0)
+    plain, _ = training.calibrate(offers=offers, vectors=v, features=("text",), config=config,
+                                  n_shops=2)  # fmt: skip
+    hard, _ = training.calibrate(
+        offers=offers, vectors=v, features=("text",), config=config, n_shops=2,
+        distractors=distractors, distractor_vectors=v[0::2].copy(),
+    )  # fmt: skip
+    assert plain.metrics["R@1"] > 0.9
+    assert hard.metrics["n_queries"] == 60 and hard.setup["n_distractors"] == 30
+    assert hard.metrics["R@1"] <= 0.5 + 1e-9  # every shop-1 query now hits its copy

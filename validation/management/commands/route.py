@@ -34,6 +34,9 @@ class Command(BaseCommand):
             f"run #{run.pk}: accept >= {acc}, review >= {s['review']:.4f}"
             f"{' (suggested: ' + s['reason'] + ')' if s['suggested'] else ''}"
         )
+        self.stdout.write(f"  figures from: {s['source_label']}")
+        for note in s.get("source_notes", []):
+            self.stdout.write(f"  note: {note}")
         for b in s["bands"]:
             p = "–" if b["precision"] is None else f"{b['precision']:.3f}"
             r = "–" if b["recall"] is None else f"{b['recall']:.3f}"
