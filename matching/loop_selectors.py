@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 
-from django.db.models import Q
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from matching import verdicts as vrules
@@ -75,6 +75,51 @@ def product_by_key(key: str) -> Product:
         seen.add(product.pk)
         product = product.alias_of
     return product
+
+
+def _feed_products() -> QuerySet[Product]:
+    """Products annotated with ``updated_at`` (their latest membership change; None without
+    offers), their memberships (offer, shop; in the export's order: shop name, offer id) and
+    the keys merged into them (``aliases``) prefetched."""
+    latest = (
+        ProductMembership.objects.filter(product=OuterRef("pk"))
+        .order_by("-updated_at")
+        .values("updated_at")[:1]
+    )
+    return Product.objects.annotate(updated_at=Subquery(latest)).prefetch_related(
+        Prefetch(
+            "members",
+            queryset=ProductMembership.objects.select_related("offer", "shop").order_by(
+                "shop__name", "offer__offer_id"
+            ),
+        ),
+        Prefetch("aliases", queryset=Product.objects.order_by("key")),
+    )
+
+
+def products_feed(
+    *, shop: str | None = None, updated_since: datetime | None = None
+) -> QuerySet[Product]:
+    """Products holding offers (the export's products; aliases are not listed), with every
+    offer of each, in a stable order: ``updated_at`` (latest membership change), then id.
+
+    ``shop``: products holding an offer of this shop (by name; all their offers are listed).
+    ``updated_since``: products with a membership change at or after this time.
+    """
+    qs = _feed_products().filter(alias_of__isnull=True, updated_at__isnull=False)
+    if shop is not None:
+        qs = qs.filter(
+            pk__in=ProductMembership.objects.filter(shop__name=shop).values("product_id")
+        )
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    return qs.order_by("updated_at", "id")
+
+
+def feed_product_by_key(key: str) -> Product:
+    """The product a key names, following aliases, as the products feed shows it (an empty
+    product, all of whose offers left, has ``updated_at`` None and no members)."""
+    return _feed_products().get(pk=product_by_key(key).pk)
 
 
 def _day_start(day: date) -> datetime:
