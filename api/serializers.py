@@ -67,7 +67,7 @@ class ProductFilterSerializer(FeedFilterSerializer):
     updated_since = serializers.DateTimeField(
         required=False,
         help_text="ISO 8601 date-time (e.g. 2026-11-27T00:00:00Z): products with a membership "
-        "change (an offer joined, moved or was confirmed by validators) at or after it",
+        "change (an offer joined, moved in, was confirmed by validators, or left) at or after it",
     )
 
 
@@ -99,7 +99,8 @@ class ProductSerializer(serializers.ModelSerializer):
     )
     updated_at = serializers.DateTimeField(
         allow_null=True,
-        help_text="latest membership change (null: every offer has left the product)",
+        help_text="latest membership change: an offer joined, moved in, was confirmed by "
+        "validators, or left",
     )
     offers = ProductOfferSerializer(
         source="members", many=True, help_text="one offer per shop, by shop then offer id"

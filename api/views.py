@@ -85,8 +85,9 @@ class MatchesView(FeedView):
         "Products built from the accepted pairs of all runs, each with its stable key, the "
         "keys merged into it and its offers (one per shop): the content of `export_products`, "
         "grouped by product. Products merged into another are not listed (their keys are in "
-        "the survivor's `aliases`). Ordered by updated_at (latest membership change), then "
-        "id; cursor-paginated (follow `next`)."
+        "the survivor's `aliases`); a product all of whose offers left is listed with none. "
+        "Ordered by updated_at (latest membership change), then id; cursor-paginated "
+        "(follow `next`)."
     ),
     parameters=[serializers.ProductFilterSerializer],
 )
@@ -105,7 +106,7 @@ class ProductsView(FeedView):
         "The product a key names. A key of a product that was merged into another answers "
         "with the surviving product: `key` is the survivor's, `requested_key` the one asked "
         "for, `alias_of` the survivor's key (null when the key is the product's own). Unknown "
-        "key: 404. A product all of whose offers left has no offers and `updated_at` null."
+        "key: 404. A product all of whose offers left answers with no offers."
     ),
     parameters=[OpenApiParameter("key", str, OpenApiParameter.PATH, description="product key")],
 )

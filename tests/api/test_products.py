@@ -127,7 +127,8 @@ def test_same_content_as_export_products(api, scenario, tmp_path):
     assert flat(products) == expected
     assert len({r[0] for r in expected}) == len(expected) == 8  # every accepted offer once
     by_key = {p["key"]: p for p in products}
-    assert set(by_key) == {scenario["old"], scenario["human"], scenario["late"]}
+    assert set(by_key) == {scenario["old"], scenario["human"], scenario["empty"], scenario["late"]}
+    assert by_key[scenario["empty"]]["offers"] == []  # every offer left: listed with none
     old = by_key[scenario["old"]]
     assert [(o["shop"], o["offer_id"]) for o in old["offers"]] == [
         ("shop-a", "a1"),
@@ -139,6 +140,8 @@ def test_same_content_as_export_products(api, scenario, tmp_path):
     assert {o["decided_by"] for o in by_key[scenario["human"]]["offers"]} == {"human"}
     assert {o["decided_by"] for o in by_key[scenario["late"]]["offers"]} == {"human"}
     for p in products:  # a product's updated_at: its latest membership change
+        if not p["offers"]:
+            continue
         assert second(p["updated_at"]) == max(second(o["updated_at"]) for o in p["offers"])
         assert set(p) == {"key", "aliases", "created_at", "updated_at", "offers"}
         assert set(p["offers"][0]) == {"offer_id", "shop", "decided_by", "updated_at"}
@@ -190,18 +193,28 @@ def test_filter_by_shop(api, scenario, tmp_path):
 
 
 def test_updated_since(api, scenario):
+    old, human, empty, late = (scenario[k] for k in ("old", "human", "empty", "late"))
     for since, keys in [
-        (at(-1), {scenario["old"], scenario["human"], scenario["late"]}),
-        (at(20), {scenario["old"], scenario["human"], scenario["late"]}),  # at or after
-        (at(21), {scenario["human"], scenario["late"]}),
-        (at(31), {scenario["late"]}),
-        (at(70), {scenario["late"]}),
+        (at(-1), {old, human, empty, late}),
+        (at(20), {old, human, empty, late}),  # at or after
+        (at(21), {human, empty, late}),
+        (at(31), {empty, late}),  # empty: its offers left at 50
+        (at(51), {late}),
+        (at(70), {late}),
         (at(71), set()),
     ]:
         products, _ = walk(api, updated_since=since.isoformat())
         assert {p["key"] for p in products} == keys, since
         changed = {r[2] for r in loop_selectors.export_rows(since=since)}
-        assert {p["key"] for p in products} == changed, since
+        assert {p["key"] for p in products if p["offers"]} == changed, since
+    # an offer leaving a product that goes on is a change of that product
+    o = make_offers("e6", "f6", "g6")
+    verdict(o["e6"], o["f6"], now=at(100))
+    verdict(o["f6"], o["g6"], now=at(110))
+    verdict(o["f6"], o["g6"], ok=False, source=vrules.HUMAN, now=at(120))  # g6 leaves
+    (shrunk,) = walk(api, updated_since=at(115).isoformat())[0]
+    assert shrunk["key"] == key_of(o["e6"]) and second(shrunk["updated_at"]) == at(120)
+    assert [x["offer_id"] for x in shrunk["offers"]] == ["e6", "f6"]
     products, _ = walk(api, updated_since=at(21).isoformat(), shop="shop-a")
     assert [p["key"] for p in products] == [scenario["human"]]
     resp = api.get(URL, {"updated_since": "yesterday"})
@@ -267,8 +280,10 @@ def test_product_by_key_and_its_aliases(api, scenario):
 def test_a_product_all_of_whose_offers_left(api, scenario):
     body = api.get(URL + scenario["empty"] + "/").json()
     assert body["key"] == scenario["empty"] and body["offers"] == []
-    assert body["updated_at"] is None and body["alias_of"] is None
-    assert scenario["empty"] not in {p["key"] for p in walk(api)[0]}
+    assert second(body["updated_at"]) == at(50) and body["alias_of"] is None
+    listed = {p["key"]: p for p in walk(api)[0]}[scenario["empty"]]
+    assert listed["offers"] == [] and listed["updated_at"] == body["updated_at"]
+    assert scenario["empty"] not in {p["key"] for p in walk(api, shop="shop-a")[0]}
 
 
 def test_schema_describes_the_products_feed(client, db):
