@@ -8,7 +8,9 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from matching import loop_selectors
@@ -239,6 +241,11 @@ def test_pages_walk_every_product_once_in_a_stable_order(api, db):
     assert order == sorted(order)
     assert [p["key"] for p in walk(api, page_size=5)[0]] == keys  # the same order again
     assert [p["key"] for p in walk(api, page_size=1000)[0]] == keys
+    with CaptureQueriesContext(connection) as few:
+        api.get(URL, {"page_size": 2})
+    with CaptureQueriesContext(connection) as many:
+        api.get(URL, {"page_size": 24})
+    assert len(many) == len(few) <= 8  # no query per product (offers, shops, aliases prefetched)
     # a product that changes while a consumer walks moves to the end of the walk
     first = api.get(URL, {"page_size": 5}).json()
     verdict(offers["a0"], offers["c0"], now=at(100))  # merges two products of the first page
