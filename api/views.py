@@ -1,7 +1,8 @@
 """Read-only JSON feeds for downstream systems (thin: parse filters, call a selector).
 
-Every view is a GET-only ListAPIView behind ApiTokenAuthentication and HasApiToken (settings
-REST_FRAMEWORK): no token, an unknown or a revoked one: 401; POST/PUT/PATCH/DELETE: 405.
+Every view is a GET-only List- or RetrieveAPIView behind ApiTokenAuthentication and
+HasApiToken (settings REST_FRAMEWORK): no token, an unknown or a revoked one: 401;
+POST/PUT/PATCH/DELETE: 405.
 
 Adding a feed takes a filter serializer, a row serializer, a selector returning a queryset,
 and a FeedView subclass naming them and its order (``pagination_class =
