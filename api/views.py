@@ -1,24 +1,26 @@
 """Read-only JSON feeds for downstream systems (thin: parse filters, call a selector).
 
-Every view is a GET-only ListAPIView behind ApiTokenAuthentication and HasApiToken (settings
-REST_FRAMEWORK): no token, an unknown or a revoked one: 401; POST/PUT/PATCH/DELETE: 405.
+Every view is a GET-only List- or RetrieveAPIView behind ApiTokenAuthentication and
+HasApiToken (settings REST_FRAMEWORK): no token, an unknown or a revoked one: 401;
+POST/PUT/PATCH/DELETE: 405.
 
-Adding a feed (e.g. /api/v1/products/ once the product clusters exist) takes a filter
-serializer, a row serializer, a selector returning a queryset, and a FeedView subclass naming
-them and its order (``pagination_class = feed_pagination("updated_at", "id")``; see
-MatchesView), plus its line in api/urls.py.
+Adding a feed takes a filter serializer, a row serializer, a selector returning a queryset,
+and a FeedView subclass naming them and its order (``pagination_class =
+feed_pagination("updated_at", "id")``; see ProductsView), plus its line in api/urls.py.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.pagination import CursorPagination
 
 from api import serializers
+from matching import loop_selectors
 from matching import selectors as matching_selectors
+from matching.models import Product
 from validation.selectors import matches as match_selectors
 
 
@@ -76,3 +78,47 @@ class MatchesView(FeedView):
         return match_selectors.accepted_decisions(
             shop=shop, updated_since=updated_since, run_id=run
         )
+
+
+@extend_schema(
+    summary="Products (offers per product key)",
+    description=(
+        "Products built from the accepted pairs of all runs, each with its stable key, the "
+        "keys merged into it and its offers (one per shop): the content of `export_products`, "
+        "grouped by product. Products merged into another are not listed (their keys are in "
+        "the survivor's `aliases`); a product all of whose offers left is listed with none. "
+        "Ordered by updated_at (latest membership change), then id; cursor-paginated "
+        "(follow `next`)."
+    ),
+    parameters=[serializers.ProductFilterSerializer],
+)
+class ProductsView(FeedView):
+    serializer_class = serializers.ProductSerializer
+    filter_serializer_class = serializers.ProductFilterSerializer
+    pagination_class = feed_pagination("updated_at", "id")
+
+    def select(self, *, shop=None, updated_since=None) -> QuerySet:
+        return loop_selectors.products_feed(shop=shop, updated_since=updated_since)
+
+
+@extend_schema(
+    summary="One product by key",
+    description=(
+        "The product a key names. A key of a product that was merged into another answers "
+        "with the surviving product: `key` is the survivor's, `requested_key` the one asked "
+        "for, `alias_of` the survivor's key (null when the key is the product's own). Unknown "
+        "key: 404. A product all of whose offers left answers with no offers."
+    ),
+    parameters=[OpenApiParameter("key", str, OpenApiParameter.PATH, description="product key")],
+)
+class ProductDetailView(generics.RetrieveAPIView):
+    serializer_class = serializers.ProductDetailSerializer
+
+    def get_object(self) -> Product:
+        key = self.kwargs["key"]
+        try:
+            product = loop_selectors.feed_product_by_key(key)
+        except Product.DoesNotExist as exc:
+            raise exceptions.NotFound(f"no product with key {key!r}") from exc
+        product.requested_key = key
+        return product

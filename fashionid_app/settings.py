@@ -207,7 +207,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "fashionID API",
-    "DESCRIPTION": "Read-only feeds of accepted matches for downstream systems. "
+    "DESCRIPTION": "Read-only feeds of accepted matches and products for downstream systems. "
     "Authenticate with a per-system token: `Authorization: Token <token>`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -217,4 +217,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # matches' `source` and products' `decided_by` are one choice set (auto|human): one name
+    "ENUM_NAME_OVERRIDES": {"SourceEnum": "matching.models.PairVerdict.Source"},
 }

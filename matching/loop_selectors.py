@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 
-from django.db.models import Q
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from matching import verdicts as vrules
-from matching.models import Offer, PairVerdict, Product, ProductMembership
+from matching.models import Offer, PairVerdict, Product, ProductEvent, ProductMembership
 
 EXPORT_COLUMNS = ("offer_id", "shop", "product_key", "decided_by", "updated_at")
 
@@ -75,6 +76,69 @@ def product_by_key(key: str) -> Product:
         seen.add(product.pk)
         product = product.alias_of
     return product
+
+
+def _feed_products() -> QuerySet[Product]:
+    """Products annotated with ``updated_at``, their latest membership change (an offer joined
+    or moved in, was confirmed by validators, or left: a split or shrink event), with their
+    memberships (offer, shop; in the export's order: shop name, offer id) and the keys merged
+    into them (``aliases``) prefetched."""
+    joined = (
+        ProductMembership.objects.filter(product=OuterRef("pk"))
+        .order_by("-updated_at")
+        .values("updated_at")[:1]
+    )
+    left = (
+        ProductEvent.objects.filter(
+            product=OuterRef("pk"),
+            kind__in=[ProductEvent.Kind.SPLIT, ProductEvent.Kind.SHRUNK],
+        )
+        .order_by("-at")
+        .values("at")[:1]
+    )
+    # (GREATEST of a NULL is NULL on SQLite, skipped on PostgreSQL: coalesce both sides)
+    return (
+        Product.objects.annotate(feed_joined=Subquery(joined), feed_left=Subquery(left))
+        .annotate(
+            updated_at=Greatest(
+                Coalesce("feed_joined", "feed_left"), Coalesce("feed_left", "feed_joined")
+            )
+        )
+        .prefetch_related(
+            Prefetch(
+                "members",
+                queryset=ProductMembership.objects.select_related("offer", "shop").order_by(
+                    "shop__name", "offer__offer_id"
+                ),
+            ),
+            Prefetch("aliases", queryset=Product.objects.order_by("key")),
+        )
+    )
+
+
+def products_feed(
+    *, shop: str | None = None, updated_since: datetime | None = None
+) -> QuerySet[Product]:
+    """The surviving products (aliases are not listed), each with all its offers, in a stable
+    order: ``updated_at`` (latest membership change), then id. A product all of whose offers
+    left is listed with none (so a consumer polling by ``updated_since`` learns it is gone).
+
+    ``shop``: products holding an offer of this shop (by name; all their offers are listed).
+    ``updated_since``: products with a membership change at or after this time.
+    """
+    qs = _feed_products().filter(alias_of__isnull=True, updated_at__isnull=False)
+    if shop is not None:
+        qs = qs.filter(
+            pk__in=ProductMembership.objects.filter(shop__name=shop).values("product_id")
+        )
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    return qs.order_by("updated_at", "id")
+
+
+def feed_product_by_key(key: str) -> Product:
+    """The product a key names, following aliases, as the products feed shows it."""
+    return _feed_products().get(pk=product_by_key(key).pk)
 
 
 def _day_start(day: date) -> datetime:
