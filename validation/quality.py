@@ -132,6 +132,15 @@ def p_hitl(p_model: float, lr_plus: float) -> float:
     return 1.0 / (1.0 + (1.0 / p_model - 1.0) / lr_plus)
 
 
+def forecast_lr_plus(tp: float, fn: float, fp: float, tn: float) -> float:
+    """LR+ for the P_hitl forecast: TPR/FPR, with the Haldane-Anscombe correction (1/2 added to
+    every cell) when a cell is zero. A small gold set often holds no false positive; its raw
+    LR+ is infinite and would forecast P_hitl = 1 with no uncertainty."""
+    if min(tp, fn, fp, tn) == 0:
+        tp, fn, fp, tn = tp + 0.5, fn + 0.5, fp + 0.5, tn + 0.5
+    return (tp / (tp + fn)) / (fp / (fp + tn))
+
+
 def bootstrap_p_hitl(
     *,
     gold_codes: Sequence[int],
@@ -140,28 +149,32 @@ def bootstrap_p_hitl(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """P_hitl and its bootstrap std, resampling the rows LR+ is measured on and (if given)
-    the review-band rows whose positive share is P_model."""
+    """P_hitl and its standard deviation.
+
+    The point uses :func:`forecast_lr_plus` of the rows LR+ is measured on. Its uncertainty
+    draws TPR and FPR from their Jeffreys posteriors, Beta(TP+1/2, FN+1/2) and
+    Beta(FP+1/2, TN+1/2) (unlike resampling the rows, this keeps the uncertainty of a rate whose
+    observed count is zero), and, if given, P_model as the positive share of a resample of the
+    review-band rows.
+    """
     codes = np.asarray(gold_codes, dtype=int)
     pos = None if band_positive is None else np.asarray(band_positive, dtype=bool)
     if pos is not None and len(pos):
         p_model = float(pos.mean())
     if p_model is None or len(codes) == 0:
         return math.nan, math.nan
-    point = p_hitl(p_model, confusion(codes).lr_plus)
+    tp, fn, fp, tn = (float(c) for c in np.bincount(codes, minlength=4)[:4])
+    point = p_hitl(p_model, forecast_lr_plus(tp, fn, fp, tn))
     rng = np.random.default_rng(seed)
-    tp, fn, fp, tn = _resampled_counts(codes, n_boot=n_boot, rng=rng).T.astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpr = tp / (tp + fn)
-        fpr = fp / (tn + fp)
-        lr = np.where(fpr == 0, np.where(tpr > 0, np.inf, np.nan), tpr / fpr)
+    tpr = rng.beta(tp + 0.5, fn + 0.5, size=n_boot)
+    fpr = rng.beta(fp + 0.5, tn + 0.5, size=n_boot)
+    lr = tpr / fpr
     if pos is None or not len(pos):
         pm = np.full(n_boot, p_model)
     else:  # the share of positives in a resample of the band rows: binomial
         pm = rng.binomial(len(pos), p_model, size=n_boot) / len(pos)
     with np.errstate(divide="ignore", invalid="ignore"):  # as p_hitl, element-wise
-        samples = np.where(np.isinf(lr), 1.0, 1.0 / (1.0 + (1.0 / pm - 1.0) / lr))
-    samples = np.where(np.isnan(lr) | (lr <= 0), np.nan, samples)
+        samples = 1.0 / (1.0 + (1.0 / pm - 1.0) / lr)
     samples = np.where(pm <= 0, 0.0, samples)
     return point, _std(samples)
 

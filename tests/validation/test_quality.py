@@ -72,6 +72,21 @@ def test_bootstrap_p_hitl_centres_on_formula():
     assert 0 < sd < 0.1
 
 
+def test_p_hitl_forecast_keeps_uncertainty_without_false_positives():
+    """A gold set with no false positive: the raw LR+ is infinite, the forecast is not 1 ± 0."""
+    codes = [quality.TP] * 60 + [quality.FN] * 10 + [quality.TN] * 40
+    assert quality.confusion(codes).lr_plus == math.inf
+    # the Haldane-Anscombe correction: 1/2 added to every cell
+    assert quality.forecast_lr_plus(60, 10, 0, 40) == pytest.approx((60.5 / 71) / (0.5 / 41))
+    point, sd = quality.bootstrap_p_hitl(gold_codes=codes, band_positive=None, p_model=0.6)
+    assert 0.95 < point < 1.0
+    assert sd > 0.005
+    # more gold rows without a false positive: a higher forecast, a narrower spread
+    more = [quality.TP] * 600 + [quality.FN] * 100 + [quality.TN] * 400
+    point_more, sd_more = quality.bootstrap_p_hitl(gold_codes=more, band_positive=None, p_model=0.6)
+    assert point_more > point and sd_more < sd
+
+
 def test_precision_with_std():
     p, sd = quality.precision_with_std([True] * 90 + [False] * 10, n_boot=500)
     assert p == pytest.approx(0.9)
