@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
+from itertools import groupby
+from operator import itemgetter
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from matching import selectors as matching_selectors
-from matching.models import Candidate, MatchRun
+from matching.models import MatchRun
 from validation import routing
 from validation.models import Decision, ReviewLease, ReviewRow, ReviewSettings, Routing
 from validation.selectors.routing import routing_preview
 
 
-def _query_facts(cands: dict[int, list[Candidate]]) -> list[routing.QueryFacts]:
+def _query_facts(
+    rows: list[tuple[int, str | None, int, str | None, float]],
+) -> list[routing.QueryFacts]:
+    """QueryFacts from matching_selectors.run_candidate_facts rows (by query, then rank)."""
     return [
         routing.QueryFacts(
             query_offer_id=q,
-            product_id=cl[0].query_offer.product_id,
+            product_id=group[0][1],
             candidates=tuple(
-                routing.CandidateFacts(
-                    offer_id=c.candidate_offer_id,
-                    product_id=c.candidate_offer.product_id,
-                    similarity=c.similarity,
-                )
-                for c in cl
+                routing.CandidateFacts(offer_id=c, product_id=c_product, similarity=s)
+                for _, _, c, c_product, s in group
             ),
         )
-        for q, cl in cands.items()
+        for q, group in ((q, list(g)) for q, g in groupby(rows, key=itemgetter(0)))
     ]
 
 
@@ -66,7 +68,7 @@ def route_run(
     preview = routing_preview(
         run=run, accept=accept, review=review, target_precision=target_precision
     )
-    queries = _query_facts(matching_selectors.run_candidates(run))
+    queries = _query_facts(matching_selectors.run_candidate_facts(run))
     now = timezone.now()
     with transaction.atomic():
         rows = {r.pk: r for r in ReviewRow.objects.filter(run=run)}
