@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from core import bulk
 from matching import selectors as matching_selectors
 from matching.models import MatchRun
 from validation import routing
@@ -100,9 +101,8 @@ def route_run(
             created_by=user if user is not None and user.is_authenticated else None,
         )
         needed = cfg.judgements_per_row
-        ReviewRow.objects.bulk_create(
-            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.new_review_rows],
-            batch_size=1000,
+        bulk.bulk_insert(  # COPY on PostgreSQL (pks are not needed back)
+            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.new_review_rows]
         )
         changed = []
         for update in plan.updates:
@@ -113,13 +113,12 @@ def route_run(
             changed.append(row)
         ReviewRow.objects.bulk_update(changed, ["kind", "routing", "status"], batch_size=1000)
         ReviewLease.objects.filter(row_id__in=plan.closed_row_ids).delete()
-        ReviewRow.objects.bulk_create(
-            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.gold_rows],
-            batch_size=1000,
+        bulk.bulk_insert(
+            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.gold_rows]
         )
         # auto decisions, unless humans already decided the query
         Decision.objects.filter(run=run, source=Decision.Source.AUTO).delete()
-        Decision.objects.bulk_create(
+        bulk.bulk_insert(
             [
                 Decision(
                     run=run,
@@ -131,8 +130,7 @@ def route_run(
                     decided_at=now,
                 )
                 for d in plan.auto_decisions
-            ],
-            batch_size=1000,
+            ]
         )
         rt.n_auto = plan.bands[routing.AUTO]
         rt.n_review = plan.bands[routing.REVIEW]
