@@ -280,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--text-dim", type=int, default=384)
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--synthetic-run",
+        action="store_true",
+        help="route and export only: a demo synthetic run of --queries queries x 3 candidates "
+        "(demo.synthetic_run; no index offers beyond the candidates, no match stage)",
+    )
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--stage-opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -298,12 +304,22 @@ def main(argv: list[str] | None = None) -> None:
         [".venv/bin/python", "bench/match_scale.py", *sys.argv[1:]]
     )
     print(f"uptime before: {uptime()}", flush=True)
-    made = setup(args)
-    print(f"setup: {json.dumps(made)}", flush=True)
-    opts = {"query_shop": made["query_shop"], "index_shop": made["index_shop"], "k": args.k}
-    results = {"match": child("match", opts)}
-    print(f"match: {json.dumps(results['match'])}", flush=True)
-    run_opts = {"run": results["match"]["run"]}
+    results: dict[str, dict] = {}
+    if args.synthetic_run:
+        from demo.synthetic_run import create_synthetic_run
+
+        t = time.perf_counter()
+        run = create_synthetic_run(n_queries=args.queries, seed=args.seed)
+        made = {"largest_brand": 0, "unbranded_index": 0, "run": run.pk}
+        print(f"setup: synthetic run #{run.pk} in {time.perf_counter() - t:.1f} s", flush=True)
+        run_opts = {"run": run.pk}
+    else:
+        made = setup(args)
+        print(f"setup: {json.dumps(made)}", flush=True)
+        opts = {"query_shop": made["query_shop"], "index_shop": made["index_shop"], "k": args.k}
+        results["match"] = child("match", opts)
+        print(f"match: {json.dumps(results['match'])}", flush=True)
+        run_opts = {"run": results["match"]["run"]}
     results["route"] = child("route", run_opts)
     print(f"route: {json.dumps(results['route'])}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,15 +327,22 @@ def main(argv: list[str] | None = None) -> None:
     print(f"export: {json.dumps(results['export'])}", flush=True)
     goals = {"match": 300, "route": 30, "export": 15}
     out = io.StringIO()
-    out.write(
-        f"\n{args.index:,} index x {args.queries:,} query offers, {args.brands} brands "
-        f"(largest {made['largest_brand']:,} index offers), "
-        f"{made['unbranded_index']:,} unbranded index offers; {os.cpu_count()} cores\n"
-    )
+    if args.synthetic_run:
+        scale = f"synthetic run: {args.queries:,} queries, {3 * args.queries:,} index offers"
+    else:
+        scale = (
+            f"{args.index:,} index x {args.queries:,} query offers, {args.brands} brands "
+            f"(largest {made['largest_brand']:,} index offers), "
+            f"{made['unbranded_index']:,} unbranded index offers"
+        )
+    out.write(f"\n{scale}; {os.cpu_count()} cores\n")
     out.write("| stage | seconds | goal | peak RSS (MB) |\n|---|---:|---:|---:|\n")
     for stage, r in results.items():
         out.write(f"| {stage} | {r['seconds']:.1f} | {goals[stage]} | {r['peak_rss_mb']:,} |\n")
-    out.write(f"match inside the service: {results['match']['service_seconds']}\n")
+    if "match" in results:
+        out.write(f"match inside the service: {results['match']['service_seconds']}\n")
+    else:
+        out.write(f"synthetic run of {args.queries:,} queries x 3 candidates (no match stage)\n")
     out.write(f"uptime after: {uptime()}\ncommand: {command}\n")
     print(out.getvalue())
 
