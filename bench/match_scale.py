@@ -190,6 +190,20 @@ def setup(args) -> dict:
     }
 
 
+def existing_facts(index_shop: str) -> dict:
+    """largest_brand / unbranded_index of an index shop made earlier (for the summary)."""
+    from django.db.models import Count
+
+    from matching.models import Offer
+
+    offers = Offer.objects.filter(shop__name=index_shop)
+    sizes = offers.exclude(brand_normalised="").values("brand_normalised").annotate(n=Count("id"))
+    return {
+        "largest_brand": max((r["n"] for r in sizes), default=0),
+        "unbranded_index": offers.filter(brand_normalised="").count(),
+    }
+
+
 # ------------------------------------------------------------------------------------------
 # stages (each in its own process)
 
@@ -286,6 +300,12 @@ def main(argv: list[str] | None = None) -> None:
         help="route and export only: a demo synthetic run of --queries queries x 3 candidates "
         "(demo.synthetic_run; no index offers beyond the candidates, no match stage)",
     )
+    p.add_argument(
+        "--shops",
+        nargs=2,
+        metavar=("QUERY_SHOP", "INDEX_SHOP"),
+        help="skip setup: match these shops made by an earlier run of this benchmark",
+    )
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--stage-opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -314,7 +334,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"setup: synthetic run #{run.pk} in {time.perf_counter() - t:.1f} s", flush=True)
         run_opts = {"run": run.pk}
     else:
-        made = setup(args)
+        if args.shops:
+            made = {"query_shop": args.shops[0], "index_shop": args.shops[1]}
+            made |= existing_facts(made["index_shop"])
+        else:
+            made = setup(args)
         print(f"setup: {json.dumps(made)}", flush=True)
         opts = {"query_shop": made["query_shop"], "index_shop": made["index_shop"], "k": args.k}
         results["match"] = child("match", opts)
