@@ -15,7 +15,9 @@ Then each stage runs in its own child process (so its peak RSS is its own): ``ma
 real matching service: blocking, FAISS, metrics, PR plot, candidates stored), ``route``
 (validation route_run with suggested thresholds), ``export`` (write_export, as the
 export_matches command). Prints seconds and peak RSS per stage, ``uptime`` before and after,
-and the command line.
+and the command line. ``--shops Q I`` reruns the stages on shops an earlier run made;
+``--synthetic-run`` routes and exports a demo synthetic run of ``--queries`` queries x 3
+candidates (route and export at full query scale without the match stage).
 """
 
 from __future__ import annotations
