@@ -53,6 +53,13 @@ def _django() -> None:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM of its own address space (ru_maxrss would
+    carry the parent's peak over fork + exec on Linux)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
