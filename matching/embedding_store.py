@@ -178,6 +178,29 @@ def _offer_keys(offers: Iterable[Offer] | QuerySet[Offer]) -> tuple[list[int], l
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
+#: read a pk range instead of IN lists when the offers fill at least this share of it
+RANGE_DENSITY = 0.5
+IN_BATCH = 20_000  # stay below SQL parameter limits
+
+
+def _embedding_rows(encoder: Encoder, pks: Sequence[int]) -> Iterable[QuerySet]:
+    """(offer_id, chunk_id, chunk path, row, content_hash, has_content) querysets covering the
+    rows of ``pks`` (possibly with others): one pk-range query when the offers are dense in
+    their pk range (a shop's offers usually are; no 10^5-parameter statements to render),
+    else IN lists of IN_BATCH pks."""
+    columns = ("offer_id", "chunk_id", "chunk__path", "row", "content_hash", "has_content")
+    rows = OfferEmbedding.objects.filter(encoder=encoder)
+    if not pks:
+        return []
+    low, high = min(pks), max(pks)
+    if len(pks) >= RANGE_DENSITY * (high - low + 1):
+        return [rows.filter(offer_id__gte=low, offer_id__lte=high).values_list(*columns)]
+    return [
+        rows.filter(offer_id__in=pks[start : start + IN_BATCH]).values_list(*columns)
+        for start in range(0, len(pks), IN_BATCH)
+    ]
+
+
 def load_embeddings(
     *,
     offers: Iterable[Offer] | QuerySet[Offer],
@@ -198,13 +221,11 @@ def load_embeddings(
     by_chunk: dict[int, list[tuple[int, int]]] = defaultdict(list)
     paths: dict[int, str] = {}
     stale: list[int] = []
-    batch = 20_000  # stay below SQL parameter limits
-    for start in range(0, len(pks), batch):
-        rows = OfferEmbedding.objects.filter(
-            encoder=encoder, offer_id__in=pks[start : start + batch]
-        ).values_list("offer_id", "chunk_id", "chunk__path", "row", "content_hash", "has_content")
+    for rows in _embedding_rows(encoder, pks):
         for offer_pk, chunk_pk, path, row, content_hash, has_content in rows:
-            i = position[offer_pk]
+            i = position.get(offer_pk)
+            if i is None:  # another offer inside the pk range read
+                continue
             if require_current and content_hash != hashes[i]:
                 stale.append(offer_pk)
                 continue

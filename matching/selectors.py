@@ -65,6 +65,23 @@ def run_candidates(run: MatchRun, *, query_offer_ids=None) -> dict[int, list[Can
     return dict(out)
 
 
+def run_candidate_facts(run: MatchRun) -> list[tuple[int, str | None, int, str | None, float]]:
+    """(query offer pk, its product id, candidate offer pk, its product id, similarity) of
+    every candidate of a run, by query offer then rank: plain tuples, one query (no model
+    objects), for reading a whole run at the paper's scale."""
+    return list(
+        Candidate.objects.filter(run=run)
+        .order_by("query_offer_id", "rank")
+        .values_list(
+            "query_offer_id",
+            "query_offer__product_id",
+            "candidate_offer_id",
+            "candidate_offer__product_id",
+            "similarity",
+        )
+    )
+
+
 def catalogue_is_synthetic() -> bool:
     """Whether any shop holds generated data (Shop.synthetic; the UI labels it)."""
     from matching.models import Shop

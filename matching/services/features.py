@@ -46,8 +46,10 @@ class Blocks:
 
 
 def offer_rows(qs) -> list[Offer]:
-    """The offers of a queryset with only the fields features and evaluation read."""
-    return list(qs.only(*OFFER_FIELDS))
+    """The offers of a queryset with only the fields features and evaluation read: named
+    tuples with those attributes (``pk``, ``brand`` ...), not model objects, which cost ~30x
+    more to build at the paper's 532k offers."""
+    return list(qs.values_list(*OFFER_FIELDS, named=True))
 
 
 def resolve_encoders(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.failures import marks_failed
 from matching import loop_selectors, selectors
@@ -202,23 +202,17 @@ def _run_match(
     metrics = {**evaluation.metrics, **_search_metrics(result, config, q_keys, i_keys, evaluation)}
     timings["metrics"] = time.perf_counter() - t2
 
-    candidates = [
-        Candidate(
-            run=run,
-            query_offer_id=queries[q].pk,
-            candidate_offer_id=index[int(i)].pk,
-            rank=rank + 1,
-            similarity=float(result.similarities[q, rank]),
-        )
-        for q in range(len(queries))
-        for rank, i in enumerate(result.indices[q])
-        if i >= 0
-    ]
     if plot:
         t4 = time.perf_counter()
         run.plot_path = _plot(run, evaluation, metrics["per_category"])
         timings["plot"] = time.perf_counter() - t4
-    metrics["n_candidates"] = len(candidates)
+    rows = candidate_rows(
+        query_pks=[o.pk for o in queries],
+        index_pks=[o.pk for o in index],
+        indices=result.indices,
+        similarities=result.similarities,
+    )
+    metrics["n_candidates"] = len(rows[0])
     metrics["new_only"] = bool(skip)
     metrics["n_skipped_decided"] = len(skip)
     run.n_queries = len(queries)
@@ -227,12 +221,78 @@ def _run_match(
     run.status = MatchRun.Status.DONE
     t3 = time.perf_counter()
     with transaction.atomic():  # candidates and "done" together, or neither
-        Candidate.objects.bulk_create(candidates, batch_size=2000)
+        store_candidates(run_id=run.pk, rows=rows)
         timings["store"] = time.perf_counter() - t3
         timings["total"] = time.perf_counter() - t0
         metrics["seconds"] = timings
         run.metrics = ml_evaluation.jsonable(metrics)
         run.save()
+
+
+CANDIDATE_COLUMNS = ("run_id", "query_offer_id", "candidate_offer_id", "rank", "similarity")
+#: rows per bulk_create batch where COPY is not available (SQLite caps it by its parameter limit)
+BULK_BATCH = 20_000
+#: rows per COPY statement (bounds the client-side buffer, not the transaction)
+COPY_BATCH = 200_000
+
+
+def candidate_rows(
+    *,
+    query_pks: Sequence[int],
+    index_pks: Sequence[int],
+    indices: np.ndarray,
+    similarities: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(query offer pk, candidate offer pk, rank from 1, similarity) columns of the candidates of
+    a search result (``indices`` (nq, k) index positions, -1 = none), in query then rank order.
+
+    Similarities are the float32 scores widened to float64, as ``float(np.float32)`` gives."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.shape != np.shape(similarities) or indices.shape[0] != len(query_pks):
+        raise ValueError(
+            f"indices {indices.shape} and similarities {np.shape(similarities)} must be "
+            f"(n queries = {len(query_pks)}, k)"
+        )
+    q_pos, rank = np.nonzero(indices >= 0)  # row-major: query, then rank
+    q_pk = np.asarray(query_pks, dtype=np.int64)[q_pos]
+    c_pk = np.asarray(index_pks, dtype=np.int64)[indices[q_pos, rank]]
+    sims = np.asarray(similarities, dtype=np.float32)[q_pos, rank].astype(np.float64)
+    return q_pk, c_pk, rank.astype(np.int64) + 1, sims
+
+
+def store_candidates(
+    *, run_id: int, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+) -> int:
+    """Write candidate rows (:func:`candidate_rows`) in bulk, inside the caller's transaction:
+    COPY on PostgreSQL, large bulk_create batches elsewhere; returns how many were written."""
+    q_pk, c_pk, rank, sims = (a.tolist() for a in rows)
+    n = len(q_pk)
+    if connection.vendor == "postgresql":
+        table = Candidate._meta.db_table
+        statement = f"COPY {table} ({', '.join(CANDIDATE_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor:
+            for start in range(0, n, COPY_BATCH):
+                end = min(start + COPY_BATCH, n)
+                with cursor.copy(statement) as copy:
+                    for i in range(start, end):
+                        copy.write_row((run_id, q_pk[i], c_pk[i], rank[i], sims[i]))
+        return n
+    for start in range(0, n, BULK_BATCH):
+        end = min(start + BULK_BATCH, n)
+        Candidate.objects.bulk_create(
+            [
+                Candidate(
+                    run_id=run_id,
+                    query_offer_id=q_pk[i],
+                    candidate_offer_id=c_pk[i],
+                    rank=rank[i],
+                    similarity=sims[i],
+                )
+                for i in range(start, end)
+            ],
+            batch_size=BULK_BATCH,
+        )
+    return n
 
 
 def _search_metrics(

@@ -45,7 +45,7 @@ def test_matching_blocks_on_the_stored_keys(monkeypatch):
         seen["keys"] = (q_keys, i_keys)
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(matching_service, "_search", search)
+    monkeypatch.setattr(matching_service, "search_offers", search)
     from matching.models import Shop
     from matching.services import features
 

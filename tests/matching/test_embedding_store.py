@@ -126,3 +126,26 @@ def test_partly_replaced_chunk_is_kept_and_orphans_are_pruned(settings):
     assert sorted(p.name for p in (settings.MEDIA_ROOT / "embeddings").rglob("*.npy")) == sorted(
         c.path.rsplit("/", 1)[1] for c in EmbeddingChunk.objects.all()
     )
+
+
+@pytest.mark.parametrize("every", [2, 5])  # dense: one pk-range read; sparse: IN lists
+def test_load_reads_only_the_requested_offers_inside_a_range_or_by_lists(every, monkeypatch):
+    offers = _offers(40)
+    encoder = _encoder()
+    vectors = np.arange(160, dtype=np.float32).reshape(40, 4) / 100
+    store.write_chunk(
+        encoder=encoder,
+        offer_pks=[o.pk for o in offers],
+        content_hashes=[o.content_hash for o in offers],
+        vectors=vectors,
+        has_content=[True] * 40,
+    )
+    monkeypatch.setattr(store, "IN_BATCH", 3)
+    wanted = list(range(0, 40, every))[::-1]  # others inside the pk range are left out
+    queries = store._embedding_rows(encoder, [offers[i].pk for i in wanted])
+    assert len(queries) == (1 if every == 2 else 3)
+    loaded = store.load_embeddings(offers=[offers[i] for i in wanted], encoder=encoder)
+    np.testing.assert_allclose(loaded, vectors[wanted], atol=1e-3)
+    offers[wanted[0]].content_hash = "changed"  # a stale one is still refused
+    with pytest.raises(store.MissingEmbeddings, match="1 offer"):
+        store.load_embeddings(offers=[offers[i] for i in wanted], encoder=encoder)

@@ -2,55 +2,56 @@
 
 from __future__ import annotations
 
+from itertools import groupby
+from operator import itemgetter
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from core import bulk
 from matching import loop_selectors
 from matching import selectors as matching_selectors
 from matching import verdicts as verdict_rules
-from matching.models import Candidate, MatchRun
+from matching.models import MatchRun
 from matching.services import loop as loop_service
 from validation import aggregation, routing
 from validation.models import Decision, ReviewLease, ReviewRow, ReviewSettings, Routing
 from validation.selectors.routing import routing_preview
 
 
-def _query_facts(cands: dict[int, list[Candidate]]) -> list[routing.QueryFacts]:
+def _query_facts(
+    rows: list[tuple[int, str | None, int, str | None, float]],
+) -> list[routing.QueryFacts]:
+    """QueryFacts from matching_selectors.run_candidate_facts rows (by query, then rank)."""
     return [
         routing.QueryFacts(
             query_offer_id=q,
-            product_id=cl[0].query_offer.product_id,
+            product_id=group[0][1],
             candidates=tuple(
-                routing.CandidateFacts(
-                    offer_id=c.candidate_offer_id,
-                    product_id=c.candidate_offer.product_id,
-                    similarity=c.similarity,
-                )
-                for c in cl
+                routing.CandidateFacts(offer_id=c, product_id=c_product, similarity=s)
+                for _, _, c, c_product, s in group
             ),
         )
-        for q, cl in cands.items()
+        for q, group in ((q, list(g)) for q, g in groupby(rows, key=itemgetter(0)))
     ]
 
 
 # --- loop (issue 9, part 2): verdicts remembered across runs --------------------------------
-def _reuse_verdicts(
-    *, run: MatchRun, cands: dict[int, list[Candidate]]
-) -> tuple[dict[int, list[Candidate]], verdict_rules.Reuse]:
-    """The run's queries left to route after the stored verdicts are applied, and what the
-    verdicts decide (matching/verdicts.py: accepted pairs reused, rejected candidates dropped).
-    The run's own automatic verdicts are left out: this routing recomputes them."""
-    current = loop_selectors.current_verdicts_for_queries(cands, exclude_auto_of_run=run.pk)
-    reuse = verdict_rules.reuse(
-        queries={q: [c.candidate_offer_id for c in cl] for q, cl in cands.items()},
-        current=current,
-    )
-    left = {
-        q: [c for c in cands[q] if c.candidate_offer_id in set(keep)]
-        for q, keep in reuse.remaining.items()
-        if keep
-    }
+Fact = tuple[int, str | None, int, str | None, float]  # matching_selectors.run_candidate_facts
+
+
+def _reuse_verdicts(*, run: MatchRun, facts: list[Fact]) -> tuple[list[Fact], verdict_rules.Reuse]:
+    """The run's candidate facts left to route after the stored verdicts are applied, and what
+    the verdicts decide (matching/verdicts.py: accepted pairs reused, rejected candidates
+    dropped). The run's own automatic verdicts are left out: this routing recomputes them."""
+    queries: dict[int, list[int]] = {}
+    for q, _, c, _, _ in facts:
+        queries.setdefault(q, []).append(c)
+    current = loop_selectors.current_verdicts_for_queries(queries, exclude_auto_of_run=run.pk)
+    reuse = verdict_rules.reuse(queries=queries, current=current)
+    keep = {q: set(cs) for q, cs in reuse.remaining.items() if cs}
+    left = [f for f in facts if f[0] in keep and f[2] in keep[f[0]]]
     return left, reuse
 
 
@@ -131,7 +132,7 @@ def route_run(
         run=run, accept=accept, review=review, target_precision=target_precision
     )
     # loop (issue 9): queries decided by stored verdicts are not routed again
-    left, reuse = _reuse_verdicts(run=run, cands=matching_selectors.run_candidates(run))
+    left, reuse = _reuse_verdicts(run=run, facts=matching_selectors.run_candidate_facts(run))
     queries = _query_facts(left)
     now = timezone.now()
     with transaction.atomic():
@@ -169,9 +170,8 @@ def route_run(
             max_extra=cfg.max_extra_judgements,
             early=cfg.early_decision,
         )
-        ReviewRow.objects.bulk_create(
-            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.new_review_rows],
-            batch_size=1000,
+        bulk.bulk_insert(  # COPY on PostgreSQL (pks are not needed back)
+            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.new_review_rows]
         )
         changed = []
         for update in plan.updates:
@@ -182,9 +182,8 @@ def route_run(
             changed.append(row)
         ReviewRow.objects.bulk_update(changed, ["kind", "routing", "status"], batch_size=1000)
         ReviewLease.objects.filter(row_id__in=plan.closed_row_ids).delete()
-        ReviewRow.objects.bulk_create(
-            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.gold_rows],
-            batch_size=1000,
+        bulk.bulk_insert(
+            [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.gold_rows]
         )
         # auto decisions, unless humans already decided the query
         Decision.objects.filter(run=run, source=Decision.Source.AUTO).delete()
@@ -197,7 +196,7 @@ def route_run(
                 "query_offer_id", flat=True
             )
         )
-        Decision.objects.bulk_create(
+        bulk.bulk_insert(
             _reused_decisions(run=run, rt=rt, reuse=reuse, skip=row_decided, now=now),
             batch_size=1000,
         )
@@ -210,7 +209,7 @@ def route_run(
         ]
         ReviewRow.objects.filter(pk__in=to_close).update(status=ReviewRow.Status.CLOSED)
         ReviewLease.objects.filter(row_id__in=to_close).delete()
-        Decision.objects.bulk_create(
+        bulk.bulk_insert(
             [
                 Decision(
                     run=run,
@@ -222,8 +221,7 @@ def route_run(
                     decided_at=now,
                 )
                 for d in plan.auto_decisions
-            ],
-            batch_size=1000,
+            ]
         )
         # loop (issue 9): this run's automatic acceptances become verdicts (and products)
         loop_service.replace_auto_verdicts(

@@ -73,14 +73,14 @@ def test_failure_while_writing_candidates_leaves_none_and_a_failed_run(
     imported_cross_shop(n_products=4, images=False)
     encoding.encode_offers(image_spec=None, text_spec=specs["text_spec"])
     stale = _running_run(worker_host=selectors.this_host(), worker_pid=_dead_pid())
-    real_bulk_create = Candidate.objects.bulk_create
+    real_store = matching_service.store_candidates
 
-    def write_half_then_die(objs, **kwargs):
-        real_bulk_create(objs[: len(objs) // 2], **kwargs)
+    def write_half_then_die(*, run_id, rows):
+        real_store(run_id=run_id, rows=tuple(column[: len(column) // 2] for column in rows))
         assert Candidate.objects.exists()  # some rows were written ...
         raise RuntimeError("killed while writing candidates")
 
-    monkeypatch.setattr(Candidate.objects, "bulk_create", write_half_then_die)
+    monkeypatch.setattr(matching_service, "store_candidates", write_half_then_die)
     with pytest.raises(RuntimeError, match="killed while writing"):
         matching_service.match(
             query_shop="boulevard", index_shop="atelier", features="text", plot=False

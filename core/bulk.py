@@ -1,0 +1,71 @@
+"""Bulk inserts of new model objects: COPY on PostgreSQL, large bulk_create batches elsewhere.
+
+``bulk_create`` on PostgreSQL renders every value into an INSERT statement in Python (Django's
+per-value preparation, then psycopg's client-side quoting): about as slow per row as building
+the object. COPY streams the same rows through psycopg's binary-module dumpers instead. Use it
+for write-once rows whose primary keys the caller does not need back (COPY does not return
+them; the objects keep ``pk=None``).
+
+Values are those ``bulk_create`` would write: ``field.pre_save(obj, add=True)`` (so
+``auto_now_add`` is filled in), JSON through the field's own preparation, numbers made plain
+Python ``float`` / ``int`` (a numpy scalar is fine), choices as their values; every concrete
+field but an automatic primary key is written, so model defaults apply as with ``bulk_create``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any
+
+from django.db import connections, models
+
+#: rows per COPY statement / per bulk_create batch
+BATCH = 20_000
+
+
+def _converter(field: models.Field, connection) -> Callable[[Any], Any]:
+    if isinstance(field, models.JSONField):
+        return lambda v: field.get_db_prep_save(v, connection)
+    if isinstance(field, models.FloatField):
+        return lambda v: None if v is None else float(v)
+    if isinstance(field, models.IntegerField):
+        return lambda v: None if v is None else int(v)
+    if isinstance(field, models.CharField | models.TextField):
+        # a TextChoices member is written as its value (psycopg would dump an Enum's name)
+        return lambda v: v.value if isinstance(v, Enum) else v
+    return lambda v: v
+
+
+def _columns(model: type[models.Model]) -> list[models.Field]:
+    opts = model._meta
+    return [
+        f
+        for f in opts.concrete_fields
+        if not (f is opts.pk and isinstance(f, models.AutoField | models.BigAutoField))
+    ]
+
+
+def bulk_insert(objs: Sequence[models.Model], *, using: str = "default") -> int:
+    """Insert new objects of one model in bulk; returns how many. See the module doc."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    if any(type(o) is not model for o in objs):
+        raise TypeError(f"bulk_insert takes objects of one model ({model.__name__})")
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model._default_manager.using(using).bulk_create(objs, batch_size=BATCH)
+        return len(objs)
+    fields = _columns(model)
+    convert = [_converter(f, connection) for f in fields]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), BATCH):
+            with cursor.copy(statement) as copy:
+                for obj in objs[start : start + BATCH]:
+                    copy.write_row(
+                        [c(f.pre_save(obj, True)) for f, c in zip(fields, convert, strict=True)]
+                    )
+    return len(objs)

@@ -1,0 +1,90 @@
+"""core.bulk.bulk_insert writes the rows bulk_create writes (COPY on PostgreSQL)."""
+
+import numpy as np
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from core import bulk
+from matching.models import MatchRun, Offer, Shop
+from validation.models import Decision, ReviewRow
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+
+def _run_and_offers(n: int):
+    shop = Shop.objects.create(name="s")
+    Offer.objects.bulk_create(
+        [Offer(shop=shop, offer_id=f"o{i}", title="t", text_normalised="t") for i in range(n)]
+    )
+    pks = list(Offer.objects.order_by("pk").values_list("pk", flat=True))
+    return MatchRun.objects.create(query_shop=shop, index_shop=shop, features="text"), pks
+
+
+def _rows(run, pks) -> list[ReviewRow]:
+    return [
+        ReviewRow(
+            run=run,
+            query_offer_id=pk,
+            candidate_ids=[pks[(i + 1) % len(pks)], pks[(i + 2) % len(pks)]],
+            top1_similarity=np.float32(0.25 * (i % 4)),  # numpy scalars, as routing gives
+            kind=ReviewRow.Kind.GOLD if i % 3 == 0 else ReviewRow.Kind.REVIEW,
+            truth=ReviewRow.Truth.MATCH if i % 2 else ReviewRow.Truth.UNKNOWN,
+            truth_offer_id=pks[0] if i % 2 else None,
+            judgements_needed=np.int64(3),
+        )
+        for i, pk in enumerate(pks)
+    ]
+
+
+FIELDS = (
+    "query_offer_id",
+    "candidate_ids",
+    "top1_similarity",
+    "kind",
+    "status",
+    "truth",
+    "truth_offer_id",
+    "judgements_needed",
+    "n_judgements",
+    "decision",
+    "no_majority",
+    "votes_for",
+    "decided_at",
+    "routing_id",
+)
+
+
+def test_bulk_insert_writes_what_bulk_create_writes(monkeypatch):
+    run_a, pks = _run_and_offers(25)
+    run_b = MatchRun.objects.create(query_shop=run_a.query_shop, index_shop=run_a.index_shop)
+    monkeypatch.setattr(bulk, "BATCH", 4)  # several COPY statements / batches
+    before = timezone.now()
+    assert bulk.bulk_insert(_rows(run_a, pks)) == 25
+    ReviewRow.objects.bulk_create(_rows(run_b, pks))
+    got = list(ReviewRow.objects.filter(run=run_a).order_by("query_offer_id").values_list(*FIELDS))
+    want = list(ReviewRow.objects.filter(run=run_b).order_by("query_offer_id").values_list(*FIELDS))
+    assert got == want and len(got) == 25
+    assert {kind for _, _, _, kind, *_ in got} == {"gold", "review"}  # values, not enum names
+    created = ReviewRow.objects.filter(run=run_a).values_list("created_at", flat=True)
+    assert all(c >= before for c in created)  # auto_now_add filled in
+
+
+def test_bulk_insert_keeps_a_failed_batch_out_entirely():
+    run, pks = _run_and_offers(3)
+    now = timezone.now()
+    decisions = [
+        Decision(run=run, query_offer_id=pk, matched_offer_id=pk, source="auto", decided_at=now)
+        for pk in pks
+    ]
+    decisions.append(decisions[0])  # violates decision_unique_query
+    with pytest.raises(Exception, match="unique|UNIQUE"), transaction.atomic():
+        bulk.bulk_insert(decisions)
+    assert not Decision.objects.exists()
+
+
+def test_bulk_insert_refuses_mixed_models():
+    run, pks = _run_and_offers(1)
+    with pytest.raises(TypeError, match="one model"):
+        bulk.bulk_insert([_rows(run, pks)[0], Shop(name="x")])
+    assert bulk.bulk_insert([]) == 0
