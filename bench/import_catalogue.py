@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from matching.catalogue import COLUMNS  # noqa: E402
+from matching.catalogue_rows import COLUMNS  # noqa: E402
 
 BENCH_DB = "import_bench"
 

@@ -5,7 +5,7 @@
 
 ``prepare`` reads each catalogue's offers.csv under ``--data-root`` (the folders
 fashion-xshop-dev, abt-buy, walmart-amazon; or ``--folder NAME=PATH`` per data set), computes
-every offer's content hash as the importer does (``matching.catalogue.content_hash``: text,
+every offer's content hash as the importer does (``matching.catalogue_rows.content_hash``: text,
 price, sizes, image sha256s) and looks the raw vectors up in the benchmark's embedding cache
 (``--embedding-cache``, written by ``manage.py benchmark --embedding-cache``;
 :mod:`matching.ml.embedding_cache`). Text vectors missing from the cache are encoded here
@@ -63,7 +63,8 @@ def _cached(cache_dir: Path, spec_dim: tuple[str, str, int], hashes: list[str]) 
 
 
 def prepare(name: str, *, folder: Path, cache_dir: Path, workdir: Path) -> Path:
-    from matching.catalogue import CatalogueRow, content_hash, read_catalogue
+    from matching.catalogue import read_catalogue
+    from matching.catalogue_rows import CatalogueRow, content_hash
     from matching.ml.brands import brand_key
     from matching.ml.features import normalise_text, numeric_matrix
 

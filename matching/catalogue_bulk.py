@@ -14,8 +14,8 @@ from functools import lru_cache
 from django.db import connection
 from django.utils import timezone
 
-from matching.catalogue import CatalogueRow, content_hash
 from matching.catalogue_images import StoredImage
+from matching.catalogue_rows import CatalogueRow, content_hash
 from matching.ml.brands import brand_key
 from matching.ml.features import normalise_text
 from matching.models import ImportBatch, Offer, OfferImage, Shop

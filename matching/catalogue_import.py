@@ -33,13 +33,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from matching.catalogue import (
-    CatalogueRow,
-    RowError,
-    check_catalogue,
-    count_rows,
-    read_catalogue,
-)
+from matching.catalogue import check_catalogue, count_rows, read_catalogue
 from matching.catalogue_bulk import COUNTS, PreparedRow, write_rows
 from matching.catalogue_images import (
     ImageResult,
@@ -47,6 +41,7 @@ from matching.catalogue_images import (
     prepare_row_images,
     temporary_files,
 )
+from matching.catalogue_rows import CatalogueRow, RowError
 from matching.models import ImportBatch, OfferImage, Shop
 
 MAX_STORED_ERRORS = 10_000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from matching.catalogue import COLUMNS as CATALOGUE_COLUMNS
+from matching.catalogue_rows import COLUMNS as CATALOGUE_COLUMNS
 
 
 def pytest_configure(config):

@@ -4,7 +4,8 @@ from collections import Counter
 import pytest
 
 from demo.catalogue import CUTOFF, INDEX_SHOP, QUERY_SHOP, generate_demo_catalogue
-from matching.catalogue import CatalogueRow, read_catalogue
+from matching.catalogue import read_catalogue
+from matching.catalogue_rows import CatalogueRow
 
 pytestmark = pytest.mark.sqlite
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from matching.catalogue import CatalogueError, CatalogueRow, RowError, read_catalogue
+from matching.catalogue import CatalogueError, read_catalogue
+from matching.catalogue_rows import CatalogueRow, RowError
 
 pytestmark = pytest.mark.sqlite
 

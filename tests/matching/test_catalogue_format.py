@@ -5,14 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from matching.catalogue import (
-    MAX_RECORD_LINES,
-    CatalogueError,
-    CatalogueRow,
-    RowError,
-    count_rows,
-    read_catalogue,
-)
+from matching.catalogue import MAX_RECORD_LINES, CatalogueError, count_rows, read_catalogue
+from matching.catalogue_rows import CatalogueRow, RowError
 
 pytestmark = pytest.mark.sqlite
 

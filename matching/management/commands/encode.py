@@ -7,7 +7,8 @@ from matching.management.commands._matching_args import (
     shops_from,
     spec_arg,
 )
-from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, EncoderUnavailable
+from matching.ml.encoder_base import EncoderUnavailable
+from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.models import Shop
 from matching.services import encoding
 

@@ -3,8 +3,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from matching.catalogue import CatalogueError, RowError
+from matching.catalogue import CatalogueError
 from matching.catalogue_import import import_catalogue
+from matching.catalogue_rows import RowError
 
 
 class Command(BaseCommand):
