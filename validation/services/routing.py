@@ -196,10 +196,7 @@ def route_run(
                 "query_offer_id", flat=True
             )
         )
-        bulk.bulk_insert(
-            _reused_decisions(run=run, rt=rt, reuse=reuse, skip=row_decided, now=now),
-            batch_size=1000,
-        )
+        bulk.bulk_insert(_reused_decisions(run=run, rt=rt, reuse=reuse, skip=row_decided, now=now))
         to_close = [
             r.pk
             for r in rows.values()
