@@ -25,6 +25,7 @@ PURE = (
     "replay",
     "report_text",
     "routing",
+    "routing_plan",
     "throughput",
 )
 

@@ -10,7 +10,7 @@ case). Steps, each pure:
    service for the shops the file names); unknown shops and offers are errors with their lines.
 3. ``row_truth`` decides one review row: the product of an offer is the file's when the file
    names it, else the catalogue's product id (which may be empty); then the usual rule
-   (routing.truth_of): the query's product among the candidates -> "match" (that candidate);
+   (routing_plan.truth_of): the query's product among the candidates -> "match" (that candidate);
    all candidates known and none of them -> "none"; otherwise "unknown".
 """
 
@@ -20,7 +20,7 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from validation.routing import CandidateFacts, truth_of
+from validation.routing_plan import CandidateFacts, truth_of
 
 COLUMNS = ("offer_id", "shop", "product_id")
 MAX_ERRORS_SHOWN = 20

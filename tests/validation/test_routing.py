@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from validation import routing
+from validation import routing, routing_plan
 
 # --------------------------------------------------------------------------- routing
 
@@ -77,18 +77,20 @@ def test_band_precision_recall_from_curve():
 
 def _query(q, sims, *, pid="p", cand_pids=None, first_cand=100):
     cand_pids = cand_pids or [f"x{q}{i}" for i in range(len(sims))]
-    return routing.QueryFacts(
+    return routing_plan.QueryFacts(
         query_offer_id=q,
         product_id=pid,
         candidates=tuple(
-            routing.CandidateFacts(offer_id=first_cand + 10 * q + i, product_id=cp, similarity=s)
+            routing_plan.CandidateFacts(
+                offer_id=first_cand + 10 * q + i, product_id=cp, similarity=s
+            )
             for i, (s, cp) in enumerate(zip(sims, cand_pids, strict=True))
         ),
     )
 
 
 def _plan(queries, existing=(), *, accept=0.9, review=0.5, human=(), gold=10, seed=0):
-    return routing.plan_routing(
+    return routing_plan.plan_routing(
         queries=queries,
         existing=list(existing),
         accept=accept,
@@ -101,14 +103,14 @@ def _plan(queries, existing=(), *, accept=0.9, review=0.5, human=(), gold=10, se
 
 def test_truth_of():
     c = [
-        routing.CandidateFacts(offer_id=1, product_id="a", similarity=0.9),
-        routing.CandidateFacts(offer_id=2, product_id="b", similarity=0.8),
+        routing_plan.CandidateFacts(offer_id=1, product_id="a", similarity=0.9),
+        routing_plan.CandidateFacts(offer_id=2, product_id="b", similarity=0.8),
     ]
-    assert routing.truth_of(query_product_id="b", candidates=c) == ("match", 2)
-    assert routing.truth_of(query_product_id="z", candidates=c) == ("none", None)
-    assert routing.truth_of(query_product_id=None, candidates=c) == ("unknown", None)
-    unknown_cand = [*c, routing.CandidateFacts(offer_id=3, product_id=None, similarity=0.1)]
-    assert routing.truth_of(query_product_id="z", candidates=unknown_cand) == ("unknown", None)
+    assert routing_plan.truth_of(query_product_id="b", candidates=c) == ("match", 2)
+    assert routing_plan.truth_of(query_product_id="z", candidates=c) == ("none", None)
+    assert routing_plan.truth_of(query_product_id=None, candidates=c) == ("unknown", None)
+    unknown_cand = [*c, routing_plan.CandidateFacts(offer_id=3, product_id=None, similarity=0.1)]
+    assert routing_plan.truth_of(query_product_id="z", candidates=unknown_cand) == ("unknown", None)
 
 
 def test_plan_bands_new_review_rows_and_auto_decisions():
@@ -133,17 +135,17 @@ def test_plan_bands_new_review_rows_and_auto_decisions():
 def test_plan_rerouting_closes_reopens_and_converts_rows():
     queries = [_query(1, [0.6]), _query(2, [0.3]), _query(3, [0.6]), _query(4, [0.3])]
     existing = [
-        routing.ExistingRow(pk=11, query_offer_id=1, kind="review", status="closed"),  # back
-        routing.ExistingRow(pk=12, query_offer_id=2, kind="review", status="open"),  # leaves
-        routing.ExistingRow(pk=13, query_offer_id=3, kind="gold", status="decided"),  # joins
-        routing.ExistingRow(pk=14, query_offer_id=4, kind="review", status="decided"),  # kept
+        routing_plan.ExistingRow(pk=11, query_offer_id=1, kind="review", status="closed"),  # back
+        routing_plan.ExistingRow(pk=12, query_offer_id=2, kind="review", status="open"),  # leaves
+        routing_plan.ExistingRow(pk=13, query_offer_id=3, kind="gold", status="decided"),  # joins
+        routing_plan.ExistingRow(pk=14, query_offer_id=4, kind="review", status="decided"),  # kept
     ]
     plan = _plan(queries, existing, gold=0)
     assert plan.new_review_rows == ()
     assert set(plan.updates) == {
-        routing.RowUpdate(pk=11, kind="review", status="open", reroute=True),
-        routing.RowUpdate(pk=12, kind="review", status="closed", reroute=False),
-        routing.RowUpdate(pk=13, kind="review", status="decided", reroute=True),
+        routing_plan.RowUpdate(pk=11, kind="review", status="open", reroute=True),
+        routing_plan.RowUpdate(pk=12, kind="review", status="closed", reroute=False),
+        routing_plan.RowUpdate(pk=13, kind="review", status="decided", reroute=True),
     }
     assert plan.closed_row_ids == (12,)
     assert plan.n_gold == 0  # the gold row became a review row
@@ -154,7 +156,7 @@ def test_plan_gold_rows_fill_the_pool_once_deterministically():
     queries = [_query(q, [0.2, 0.1], pid=f"p{q}") for q in range(1, 11)]
     queries.append(_query(11, [0.2, 0.1], pid="p11", cand_pids=["p0", None]))
     queries.append(_query(12, [0.2, 0.1], pid="p12"))
-    existing = [routing.ExistingRow(pk=5, query_offer_id=12, kind="gold", status="open")]
+    existing = [routing_plan.ExistingRow(pk=5, query_offer_id=12, kind="gold", status="open")]
     plan = _plan(queries, existing, gold=4, seed=3)
     assert len(plan.gold_rows) == 3 and plan.n_gold == 4  # one gold row existed
     assert all(r.kind == "gold" and r.truth == "none" for r in plan.gold_rows)
@@ -171,8 +173,8 @@ def test_plan_gold_rows_fill_the_pool_once_deterministically():
 def test_plan_values_are_the_model_choices():
     from validation.models import ReviewRow
 
-    assert {routing.ROW_REVIEW, routing.ROW_GOLD} == set(ReviewRow.Kind.values)
-    assert {routing.ROW_OPEN, routing.ROW_CLOSED} < set(ReviewRow.Status.values)
-    assert {routing.TRUTH_UNKNOWN, routing.TRUTH_MATCH, routing.TRUTH_NONE} == set(
+    assert {routing_plan.ROW_REVIEW, routing_plan.ROW_GOLD} == set(ReviewRow.Kind.values)
+    assert {routing_plan.ROW_OPEN, routing_plan.ROW_CLOSED} < set(ReviewRow.Status.values)
+    assert {routing_plan.TRUTH_UNKNOWN, routing_plan.TRUTH_MATCH, routing_plan.TRUTH_NONE} == set(
         ReviewRow.Truth.values
     )

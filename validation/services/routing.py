@@ -15,21 +15,21 @@ from matching import selectors as matching_selectors
 from matching import verdicts as verdict_rules
 from matching.models import MatchRun
 from matching.services import loop as loop_service
-from validation import aggregation, routing
+from validation import aggregation, routing, routing_plan
 from validation.models import Decision, ReviewLease, ReviewRow, ReviewSettings, Routing
 from validation.selectors.routing import routing_preview
 
 
 def _query_facts(
     rows: list[tuple[int, str | None, int, str | None, float]],
-) -> list[routing.QueryFacts]:
+) -> list[routing_plan.QueryFacts]:
     """QueryFacts from matching_selectors.run_candidate_facts rows (by query, then rank)."""
     return [
-        routing.QueryFacts(
+        routing_plan.QueryFacts(
             query_offer_id=q,
             product_id=group[0][1],
             candidates=tuple(
-                routing.CandidateFacts(offer_id=c, product_id=c_product, similarity=s)
+                routing_plan.CandidateFacts(offer_id=c, product_id=c_product, similarity=s)
                 for _, _, c, c_product, s in group
             ),
         )
@@ -96,7 +96,7 @@ def _reused_decisions(
 # --- end loop ----------------------------------------------------------------------------------
 
 
-def _review_row(*, run: MatchRun, rt: Routing, new: routing.NewRow, needed: int) -> ReviewRow:
+def _review_row(*, run: MatchRun, rt: Routing, new: routing_plan.NewRow, needed: int) -> ReviewRow:
     return ReviewRow(
         run=run,
         routing=rt,
@@ -124,7 +124,7 @@ def route_run(
     suggested (routing.resolve_thresholds). Re-routing is safe: judgements are kept; open review
     rows leaving the band are closed (not deleted) and reopened if a later routing brings them
     back; human decisions are kept and beat auto ones; auto decisions are recomputed from the new
-    accept threshold (routing.plan_routing decides all this).
+    accept threshold (routing_plan.plan_routing decides all this).
     """
     matching_selectors.check_run_done(run)
     cfg = ReviewSettings.load()
@@ -137,10 +137,10 @@ def route_run(
     now = timezone.now()
     with transaction.atomic():
         rows = {r.pk: r for r in ReviewRow.objects.filter(run=run)}
-        plan = routing.plan_routing(
+        plan = routing_plan.plan_routing(
             queries=queries,
             existing=[
-                routing.ExistingRow(
+                routing_plan.ExistingRow(
                     pk=r.pk, query_offer_id=r.query_offer_id, kind=r.kind, status=r.status
                 )
                 for r in rows.values()
