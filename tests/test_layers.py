@@ -18,6 +18,7 @@ PROJECT = tuple(
 # bottom to top; a module may import its own layer or lower ones
 LAYERS = ("core", "matching.ml", "matching", "validation", "demo", "api", "fashionid_app")
 PURE = (
+    "agreement",
     "aggregation",
     "assignment",
     "export",

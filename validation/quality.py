@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from validation import agreement
+
 # outcome codes per row
 TP, FN, FP, TN = 0, 1, 2, 3
 
@@ -189,32 +191,6 @@ def precision_with_std(correct: Sequence[bool], *, n_boot: int = 1000, seed: int
     return float(x.mean()), _std(means)
 
 
-def krippendorff_alpha_nominal(units: Sequence[Sequence]) -> float:
-    """Krippendorff's alpha for nominal data; each unit is the list of values it received.
-
-    Units may have any number of values (pairable units have >= 2; the others are ignored).
-    Coincidences: every ordered pair of values from different coders of unit u counts
-    1/(m_u - 1); alpha = 1 - D_o/D_e with D_o the observed and D_e the expected share of
-    disagreeing pairs (Krippendorff 2011, "Computing Krippendorff's alpha-reliability").
-    """
-    units = [list(u) for u in units if len(u) >= 2]
-    if not units:
-        return math.nan
-    values = sorted({v for u in units for v in u}, key=str)
-    index = {v: i for i, v in enumerate(values)}
-    o = np.zeros((len(values), len(values)))
-    for u in units:
-        c = np.bincount([index[v] for v in u], minlength=len(values)).astype(float)
-        o += (np.outer(c, c) - np.diag(c)) / (len(u) - 1)
-    n_c = o.sum(axis=1)
-    n = n_c.sum()
-    d_o = (n - np.trace(o)) / n
-    d_e = (n * n - (n_c**2).sum()) / (n * (n - 1))
-    if d_e == 0:
-        return 1.0 if d_o == 0 else math.nan
-    return float(1 - d_o / d_e)
-
-
 # --------------------------------------------------------------------------- the quality report
 #
 # Rows and judgements as plain facts (the selector loads them); string values are those of the
@@ -322,7 +298,7 @@ def _agreement(
             ids = [str(x) for x in rows[j.row_id].candidate_ids]
             first_two[j.row_id].append(ids.index(j.choice) if j.choice in ids else -1)
     units = [u for u in first_two.values() if len(u) == 2]
-    return krippendorff_alpha_nominal(units), len(units)
+    return agreement.krippendorff_alpha_nominal(units), len(units)
 
 
 def _votes_per_decided_row(

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from validation import aggregation, quality
+from validation import aggregation, agreement, quality
 
 # --------------------------------------------------------------------------- P_hitl
 
@@ -104,10 +104,10 @@ def test_krippendorff_alpha_published_example():
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n],
     ]
     units = [[v for v in unit if v is not None] for unit in zip(*coders, strict=True)]
-    assert quality.krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=0.0005)
-    assert quality.krippendorff_alpha_nominal([[1, 1], [2, 2]]) == 1.0
-    assert quality.krippendorff_alpha_nominal([[1, 2], [2, 1]]) == pytest.approx(-0.5)
-    assert math.isnan(quality.krippendorff_alpha_nominal([[1]]))
+    assert agreement.krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=0.0005)
+    assert agreement.krippendorff_alpha_nominal([[1, 1], [2, 2]]) == 1.0
+    assert agreement.krippendorff_alpha_nominal([[1, 2], [2, 1]]) == pytest.approx(-0.5)
+    assert math.isnan(agreement.krippendorff_alpha_nominal([[1]]))
 
 
 def test_alpha_on_the_first_two_judgements_is_unbiased_under_early_decision():
@@ -124,10 +124,10 @@ def test_alpha_on_the_first_two_judgements_is_unbiased_under_early_decision():
         early_all.append(votes[:used])
         early_first_two.append(votes[:2])
         full_all.append(votes)
-    a_first_two = quality.krippendorff_alpha_nominal(early_first_two)
+    a_first_two = agreement.krippendorff_alpha_nominal(early_first_two)
     assert a_first_two == pytest.approx(0.36, abs=0.04)
-    assert quality.krippendorff_alpha_nominal(full_all) == pytest.approx(0.36, abs=0.04)
-    assert quality.krippendorff_alpha_nominal(early_all) > a_first_two + 0.05
+    assert agreement.krippendorff_alpha_nominal(full_all) == pytest.approx(0.36, abs=0.04)
+    assert agreement.krippendorff_alpha_nominal(early_all) > a_first_two + 0.05
 
 
 # --------------------------------------------------------------------------- the report

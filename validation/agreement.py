@@ -1,0 +1,38 @@
+"""Agreement between validators: Krippendorff's alpha for nominal data.
+
+Unlike Fleiss' kappa it accepts a different number of judgements per row, which early decision
+("stop when two agree") produces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def krippendorff_alpha_nominal(units: Sequence[Sequence]) -> float:
+    """Krippendorff's alpha for nominal data; each unit is the list of values it received.
+
+    Units may have any number of values (pairable units have >= 2; the others are ignored).
+    Coincidences: every ordered pair of values from different coders of unit u counts
+    1/(m_u - 1); alpha = 1 - D_o/D_e with D_o the observed and D_e the expected share of
+    disagreeing pairs (Krippendorff 2011, "Computing Krippendorff's alpha-reliability").
+    """
+    units = [list(u) for u in units if len(u) >= 2]
+    if not units:
+        return math.nan
+    values = sorted({v for u in units for v in u}, key=str)
+    index = {v: i for i, v in enumerate(values)}
+    o = np.zeros((len(values), len(values)))
+    for u in units:
+        c = np.bincount([index[v] for v in u], minlength=len(values)).astype(float)
+        o += (np.outer(c, c) - np.diag(c)) / (len(u) - 1)
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    d_o = (n - np.trace(o)) / n
+    d_e = (n * n - (n_c**2).sum()) / (n * (n - 1))
+    if d_e == 0:
+        return 1.0 if d_o == 0 else math.nan
+    return float(1 - d_o / d_e)
