@@ -65,7 +65,9 @@
     });
     document.body.addEventListener("htmx:sendError", function () { window.location.assign(window.location.pathname); });
     document.body.addEventListener("htmx:afterRequest", function (ev) {
-      if (!ev.detail.successful && ev.detail.target && ev.detail.target.id === "review") done();
+      var target = ev.detail.target;
+      if (target && target.id === "prefetch") target.classList.add("fetched");
+      else if (!ev.detail.successful && target && target.id === "review") done();
     });
   }
 

@@ -77,7 +77,9 @@ def _valid_leases(
 ) -> list[ReviewLease]:
     """The validator's live leases on open rows they have not judged, oldest first (at most two:
     the row on their screen, then the row prefetched for after it). One statement."""
-    mine = Judgement.objects.filter(row=OuterRef("row"), validator=validator, undone_at__isnull=True)
+    mine = Judgement.objects.filter(
+        row=OuterRef("row"), validator=validator, undone_at__isnull=True
+    )
     qs = (
         ReviewLease.objects.filter(
             validator=validator, expires_at__gt=now, row__status=ReviewRow.Status.OPEN
