@@ -260,9 +260,9 @@ def test_next_row_appears_at_once_with_images_fetched_ahead(live_server, many_ro
     media: list[tuple[float, str]] = []  # (time, path) of every image request
     page.on(
         "request",
-        lambda r: media.append((time.monotonic(), urlparse(r.url).path))
-        if "/media/" in r.url
-        else None,
+        lambda r: (
+            media.append((time.monotonic(), urlparse(r.url).path)) if "/media/" in r.url else None
+        ),
     )
     _login(page, base, "vera", "vera-pw")
     assert page.url.endswith("/review/")
