@@ -77,12 +77,20 @@ def prefetch(request: HttpRequest) -> HttpResponse:
     """Lease the row that comes after the one on the validator's screen and answer with its
     images (hidden), so the browser fetches them while the current row is judged."""
     lease = review_services.prefetch_next_lease(validator=request.user)
-    urls = (
-        review_selectors.row_image_urls(lease=lease, validator=request.user)
-        if lease is not None
-        else []
-    )
-    return render(request, "validation/_prefetch.html", {"urls": urls})
+    if lease is None:
+        return render(request, "validation/_prefetch.html", {"urls": []})
+    counters = review_selectors.validator_counters(validator=request.user)
+    # the panel as it will look once the row on screen is judged: shown by the script at the
+    # key press, then replaced by the server's answer to the judgement (same row, normally)
+    context = {
+        "urls": review_selectors.row_image_urls(lease=lease, validator=request.user),
+        "counters": {**counters, "today": counters["today"] + 1},
+        "can_undo": True,
+        "cfg": ReviewSettings.load(),
+        "fragment": False,  # no messages: they belong to the server's answer
+        **review_selectors.review_page(lease=lease, validator=request.user),
+    }
+    return render(request, "validation/_prefetch.html", context)
 
 
 @require_POST

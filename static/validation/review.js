@@ -1,8 +1,8 @@
 // Keyboard-first review: 1/2/3 choose, 0 none, S skip, U undo, ? help, Z/click zoom, Esc close.
 // With htmx (static/vendor/htmx.min.js) a judgement, skip or undo is one request that answers
 // with the next row's panel, swapped in place; the panel then asks for the row after it
-// (/review/next/) so its images are fetched while this one is judged. Without htmx the forms
-// post and redirect as before.
+// (/review/next/) so its images are fetched while this one is judged, and shows that panel at
+// the key press while the judgement is sent. Without htmx the forms post and redirect as before.
 (function () {
   "use strict";
   var busy = false;
@@ -27,7 +27,24 @@
 
   function choose(key) {
     var button = document.querySelector('button.choose[value="' + key + '"]');
-    if (button) submit(document.getElementById("judge-form"), button);
+    if (!button || busy) return;
+    submit(document.getElementById("judge-form"), button);
+    if (window.htmx) showNextPanel();
+  }
+
+  // The judgement is on its way (htmx read the form on the click): show the prefetched next
+  // panel at once. The request's target, the old panel, stays in the document (hidden) until
+  // the server's panel replaces it; then this provisional one goes. Keys wait for that answer.
+  function showNextPanel() {
+    var tpl = document.querySelector("#prefetch template.next-panel");
+    var current = document.getElementById("review");
+    var next = tpl && tpl.content.querySelector(".review");
+    if (!next || !current) return;
+    next = next.cloneNode(true);
+    next.classList.add("provisional");
+    current.id = "review-sent";
+    current.hidden = true;
+    current.parentNode.insertBefore(next, current);
   }
 
   function openZoom(src) {
@@ -61,7 +78,11 @@
       if (xhr.status !== 200 || url.pathname !== new URL(ev.detail.requestConfig.path, window.location.href).pathname) {
         ev.detail.shouldSwap = false;
         window.location.assign(window.location.pathname);
+        return;
       }
+      // the server's panel replaces the old one (hidden meanwhile) in this same task: the
+      // provisional one goes first, so that no other element holds the id "review"
+      document.querySelectorAll(".review.provisional").forEach(function (p) { p.remove(); });
     });
     document.body.addEventListener("htmx:sendError", function () { window.location.assign(window.location.pathname); });
     document.body.addEventListener("htmx:afterRequest", function (ev) {

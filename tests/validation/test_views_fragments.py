@@ -110,15 +110,25 @@ def test_prefetch_leases_the_next_row_and_lists_its_images_only(client, routed, 
     html = resp.content.decode()
     nxt = ReviewLease.objects.filter(validator=v).exclude(pk=first).get()
     row = nxt.row
-    # images only: no lease, ids, scores or data attributes; candidates in this validator's
-    # slot order (not rank order)
-    srcs = re.findall(r'<img src="([^"]+)" alt="" class="prefetched">', html)
-    assert re.sub(r'<img src="[^"]+" alt="" class="prefetched">', "", html).strip() == ""
+    # the next panel (inert, in a <template>) and its images to fetch, nothing else
+    template = r'<template class="next-panel" hx-disable>(.*)</template>(.*)'
+    panel = re.fullmatch(template, html.strip(), re.S)
+    assert panel is not None
+    panel, imgs = panel.groups()
+    assert _lease_on_page(panel) == nxt.pk
+    assert 'Today: <strong id="today">1</strong>' in panel  # as it will be after the judgement
+    assert set(re.findall(r"\b(data-[a-z-]+)=", panel)) == {"data-lease", "data-key", "data-zoom"}
+    # the images: candidates in this validator's slot order (not rank order)
+    srcs = re.findall(r'<img src="([^"]+)" alt="" class="prefetched">', imgs)
+    assert re.sub(r'<img src="[^"]+" alt="" class="prefetched">', "", imgs).strip() == ""
     expected = [OfferImage.objects.get(offer_id=row.query_offer_id).preprocessed.url]
     for i in slot_order_for(row=row, validator_id=v.pk):
         expected.append(OfferImage.objects.get(offer_id=row.candidate_ids[i]).preprocessed.url)
     assert srcs == expected
-    assert "lease" not in html and "data-" not in html
+    offers = Offer.objects.filter(pk__in=[row.query_offer_id, *row.candidate_ids])
+    for o in offers:
+        assert o.product_id not in html and o.offer_id not in html
+    assert "gold" not in html.lower() and "similarity" not in html.lower()
     # the page still shows the first row; after the judgement the prefetched row comes next
     assert _lease_on_page(client.get(reverse("validation:review")).content.decode()) == first
     html = _fragment(client.post(reverse("validation:judge"), {"lease": first, "slot": 1}, **HX))
