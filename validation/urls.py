@@ -5,6 +5,7 @@ from validation import views
 app_name = "validation"
 urlpatterns = [
     path("review/", views.review, name="review"),
+    path("review/next/", views.prefetch, name="prefetch"),
     path("review/judge/", views.judge, name="judge"),
     path("review/skip/", views.skip, name="skip"),
     path("review/undo/", views.undo, name="undo"),

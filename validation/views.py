@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -29,19 +30,67 @@ from validation.services import routing as routing_services
 # --------------------------------------------------------------------------- validators
 
 
-@never_cache
-@validator_required
-def review(request: HttpRequest) -> HttpResponse:
+def _wants_fragment(request: HttpRequest) -> bool:
+    """Asked by the review page's script (htmx sends HX-Request): answer with the review panel
+    alone instead of a redirect to the full page. Without JavaScript: the form POST + redirect."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def _review_response(request: HttpRequest, *, fragment: bool) -> HttpResponse:
+    """The row on the validator's screen (leased now if needed): the full review page, or the
+    review panel alone for the page's script (one round-trip after a judgement)."""
     lease = review_services.lease_next_row(validator=request.user)
     context = {
         "counters": review_selectors.validator_counters(validator=request.user),
         "can_undo": review_selectors.can_undo(validator=request.user),
         "cfg": ReviewSettings.load(),
+        "fragment": fragment,
     }
     if lease is None:
+        if fragment:  # nothing left: the script loads the full "nothing to review" page
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("validation:review")
+            return response
         return render(request, "validation/review_empty.html", context)
     context.update(review_selectors.review_page(lease=lease, validator=request.user))
-    return render(request, "validation/review.html", context)
+    template = "validation/_review_panel.html" if fragment else "validation/review.html"
+    return render(request, template, context)
+
+
+def _after_action(request: HttpRequest) -> HttpResponse:
+    if _wants_fragment(request):
+        response = _review_response(request, fragment=True)
+        add_never_cache_headers(response)
+        return response
+    return redirect("validation:review")
+
+
+@never_cache
+@validator_required
+def review(request: HttpRequest) -> HttpResponse:
+    return _review_response(request, fragment=_wants_fragment(request))
+
+
+@never_cache
+@validator_required
+def prefetch(request: HttpRequest) -> HttpResponse:
+    """Lease the row that comes after the one on the validator's screen and answer with its
+    images (hidden), so the browser fetches them while the current row is judged."""
+    lease = review_services.prefetch_next_lease(validator=request.user)
+    if lease is None:
+        return render(request, "validation/_prefetch.html", {"urls": []})
+    counters = review_selectors.validator_counters(validator=request.user)
+    # the panel as it will look once the row on screen is judged: shown by the script at the
+    # key press, then replaced by the server's answer to the judgement (same row, normally)
+    context = {
+        "urls": review_selectors.row_image_urls(lease=lease, validator=request.user),
+        "counters": {**counters, "today": counters["today"] + 1},
+        "can_undo": True,
+        "cfg": ReviewSettings.load(),
+        "fragment": False,  # no messages: they belong to the server's answer
+        **review_selectors.review_page(lease=lease, validator=request.user),
+    }
+    return render(request, "validation/_prefetch.html", context)
 
 
 @require_POST
@@ -50,7 +99,7 @@ def judge(request: HttpRequest) -> HttpResponse:
     form = JudgeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Invalid judgement.")
-        return redirect("validation:review")
+        return _after_action(request)
     try:
         review_services.judge_row(
             validator=request.user,
@@ -59,7 +108,7 @@ def judge(request: HttpRequest) -> HttpResponse:
         )
     except review_services.ReviewError as exc:
         messages.error(request, str(exc))
-    return redirect("validation:review")
+    return _after_action(request)
 
 
 @require_POST
@@ -71,7 +120,7 @@ def skip(request: HttpRequest) -> HttpResponse:
             review_services.skip_row(validator=request.user, lease_id=form.cleaned_data["lease"])
         except review_services.ReviewError as exc:
             messages.error(request, str(exc))
-    return redirect("validation:review")
+    return _after_action(request)
 
 
 @require_POST
@@ -82,7 +131,7 @@ def undo(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Your last judgement was undone: judge the row again.")
     except review_services.ReviewError as exc:
         messages.error(request, str(exc))
-    return redirect("validation:review")
+    return _after_action(request)
 
 
 @never_cache

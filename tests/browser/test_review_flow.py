@@ -1,5 +1,7 @@
-"""Browser test: a validator judges rows with the keyboard, undoes one and opens the feedback
-page; an admin sets thresholds on the triage page and downloads the export.
+"""Browser tests: a validator judges rows with the keyboard, undoes one and opens the feedback
+page; an admin sets thresholds on the triage page and downloads the export; the next row
+appears in place within 150 ms of a key press (median), its images fetched ahead; and the
+review still works with JavaScript off (form POST + redirect).
 
 Screenshots (1366x768) go to docs/ when FASHIONID_SCREENSHOTS=1, else to a temporary folder.
 """
@@ -8,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import statistics
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from demo.synthetic_run import create_synthetic_run
 from matching.models import Offer, OfferImage
-from validation.models import Judgement
+from validation.models import Judgement, ReviewLease, ReviewRow
 from validation.services.routing import route_run
 
 CHROMIUM = "/usr/bin/chromium"
@@ -134,8 +139,13 @@ def _login(page, base: str, username: str, password: str) -> None:
 
 
 def _press(page, key: str) -> None:
-    with page.expect_navigation():
-        page.keyboard.press(key)
+    """Press a review key and wait until the next review panel has been swapped in (htmx: no
+    page load; the old panel leaves the document)."""
+    page.wait_for_selector("#prefetch.fetched", state="attached")  # the next row is leased
+    old = page.locator("#review").element_handle()
+    page.keyboard.press(key)
+    page.wait_for_function("el => !el.isConnected", arg=old)
+    page.wait_for_selector("#review")
 
 
 def test_validator_and_admin_flows(live_server, data, browser, shots, tmp_path):
@@ -173,6 +183,8 @@ def test_validator_and_admin_flows(live_server, data, browser, shots, tmp_path):
     val = data["validator"]
     assert Judgement.objects.filter(validator=val, undone_at__isnull=True).count() == 3
     assert Judgement.objects.filter(validator=val, undone_at__isnull=False).count() == 1
+    # (the in-memory SQLite of the tests refuses concurrent writers: let the prefetch finish)
+    page.wait_for_selector("#prefetch.fetched", state="attached")
     page.goto(f"{base}/review/feedback/")
     assert "Your feedback" in page.inner_text("h1")
     # validators may not open admin pages
@@ -202,3 +214,130 @@ def test_validator_and_admin_flows(live_server, data, browser, shots, tmp_path):
     assert any(",human," in line for line in lines[1:]) or len(lines) > 1
     ctx.close()
     ctx2.close()
+
+
+# --------------------------------------------------------------------------- the next row at once
+
+# Installed before a key press: t0 when the keydown reaches the page; t1 at the first animation
+# frame where a new review panel is in the document with every image decoded (visible: the
+# prefetched panel, shown at the key press); t2 when the server's answer to the judgement has
+# replaced it (confirmed), with the lease of each.
+_WATCH = """() => {
+  const old = document.getElementById("review");
+  window.__t0 = window.__t1 = window.__t2 = undefined;
+  window.addEventListener("keydown", () => { window.__t0 = performance.now(); },
+                          {capture: true, once: true});
+  const check = () => {
+    const cur = document.getElementById("review");
+    if (cur && cur !== old) {
+      const imgs = Array.from(cur.querySelectorAll(".review-grid img"));
+      if (window.__t1 === undefined && imgs.every((i) => i.complete && i.naturalWidth > 0)) {
+        window.__t1 = performance.now();
+        window.__shown = cur.dataset.lease;
+      }
+      if (!old.isConnected && !cur.classList.contains("provisional")) {
+        window.__t2 = performance.now();
+        window.__confirmed = cur.dataset.lease;
+      }
+    }
+    if (window.__t2 === undefined) requestAnimationFrame(check);
+  };
+  requestAnimationFrame(check);
+}"""
+
+_PANEL_IMAGES = """() => Array.from(document.querySelectorAll("#review .review-grid img"),
+                                      (i) => new URL(i.src).pathname)"""
+
+
+@pytest.fixture
+def many_rows(data):
+    """More rows than the 20 key presses measured (the demo-like run of `data`, larger)."""
+    run = create_synthetic_run(n_queries=90, seed=11)
+    route_run(run=run, accept=0.85, review=0.45)
+    from django.conf import settings
+
+    _add_images(settings.MEDIA_ROOT, Offer.objects.filter(images__isnull=True))
+    assert ReviewRow.objects.filter(status="open").count() >= 25
+    return data
+
+
+def test_next_row_appears_at_once_with_images_fetched_ahead(live_server, many_rows, browser):
+    base = live_server.url
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = ctx.new_page()
+    media: list[tuple[float, str]] = []  # (time, path) of every image request
+    page.on(
+        "request",
+        lambda r: (
+            media.append((time.monotonic(), urlparse(r.url).path)) if "/media/" in r.url else None
+        ),
+    )
+    _login(page, base, "vera", "vera-pw")
+    assert page.url.endswith("/review/")
+    latencies, confirmed = [], []
+    for i in range(20):
+        # the validator looks at the row: the next row's images arrive meanwhile (/review/next/)
+        page.wait_for_selector("#prefetch.fetched img", state="attached")
+        page.wait_for_timeout(150)
+        before = page.locator("#review").get_attribute("data-lease")
+        page.evaluate(_WATCH)
+        pressed = time.monotonic()
+        page.keyboard.press("1" if i % 2 else "0")
+        page.wait_for_function("window.__t2 !== undefined", timeout=10_000)
+        latencies.append(page.evaluate("window.__t1 - window.__t0"))
+        confirmed.append(page.evaluate("window.__t2 - window.__t0"))
+        # the row shown at once is the row the server hands out after the judgement
+        shown_lease, confirmed_lease = page.evaluate("[window.__shown, window.__confirmed]")
+        assert shown_lease == confirmed_lease != before
+        assert page.locator("#review").get_attribute("data-lease") == confirmed_lease
+        shown = set(page.evaluate(_PANEL_IMAGES))
+        assert shown, "the next row has images"
+        ahead = {path for t, path in media if t < pressed}
+        after = {path for t, path in media if t >= pressed}
+        assert shown <= ahead, "the next row's images were fetched before the key press"
+        assert not shown & after, "no image of the next row was fetched after the key press"
+    val = many_rows["validator"]
+    assert Judgement.objects.filter(validator=val, undone_at__isnull=True).count() == 20
+    page.wait_for_selector("#prefetch.fetched img", state="attached")
+    assert ReviewLease.objects.filter(validator=val).count() == 2  # on screen + prefetched
+    median = statistics.median(latencies)
+    print(
+        f"\nkey press -> next row visible over 20 rows: median {median:.1f} ms, "
+        f"max {max(latencies):.1f} ms, all {[round(x) for x in latencies]}; "
+        f"-> server's answer in place: median {statistics.median(confirmed):.1f} ms, "
+        f"max {max(confirmed):.1f} ms"
+    )
+    assert median <= 150, latencies
+    # undo and skip swap in place too
+    today = page.locator("#today").inner_text()
+    _press(page, "u")
+    assert "undone" in page.locator(".messages").inner_text()
+    assert page.locator(".messages").count() == 1
+    assert int(page.locator("#today").inner_text()) == int(today) - 1
+    _press(page, "s")
+    assert Judgement.objects.filter(validator=val, undone_at__isnull=True).count() == 19
+    ctx.close()
+
+
+def test_review_without_javascript(live_server, data, browser):
+    """JavaScript off: the keys do nothing, the buttons post the form and the server redirects
+    to the review page with the next row."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, java_script_enabled=False)
+    page = ctx.new_page()
+    _login(page, live_server.url, "vera", "vera-pw")
+    first = page.locator("#review").get_attribute("data-lease")
+    with page.expect_navigation():
+        page.click('button.choose[value="2"]')
+    assert page.url.endswith("/review/")
+    assert page.locator("#review").get_attribute("data-lease") != first
+    assert page.locator("#today").inner_text() == "1"
+    with page.expect_navigation():
+        page.click("#undo-form button")
+    assert "undone" in page.locator(".messages").inner_text()
+    assert page.locator("#review").get_attribute("data-lease") != first  # the undone row
+    with page.expect_navigation():
+        page.click("#skip-form button")
+    val = data["validator"]
+    assert Judgement.objects.filter(validator=val, undone_at__isnull=True).count() == 0
+    assert ReviewLease.objects.filter(validator=val).count() == 1  # no prefetch without JS
+    ctx.close()

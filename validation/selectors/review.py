@@ -60,6 +60,13 @@ def review_page(*, lease: ReviewLease, validator: AbstractBaseUser) -> dict:
     }
 
 
+def row_image_urls(*, lease: ReviewLease, validator: AbstractBaseUser) -> list[str]:
+    """The images a lease's page would show (query first, then the candidates in this
+    validator's slot order), to fetch them ahead: URLs only, no ids, ranks or answers."""
+    page = review_page(lease=lease, validator=validator)
+    return [im["url"] for offer in (page["query"], *page["slots"]) for im in offer["images"]]
+
+
 def validator_counters(*, validator: AbstractBaseUser) -> dict:
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Judgement.objects.filter(validator=validator, undone_at__isnull=True)

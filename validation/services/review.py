@@ -59,15 +59,37 @@ def _judged_by(*, row: ReviewRow, user_id: int) -> bool:
 def current_lease(
     *, validator: AbstractBaseUser, now: datetime | None = None
 ) -> ReviewLease | None:
+    """The validator's oldest live lease on an open row: the row on their screen (a newer one,
+    if any, is the row prefetched for after it: prefetch_next_lease)."""
     now = now or timezone.now()
     return (
         ReviewLease.objects.filter(
             validator=validator, expires_at__gt=now, row__status=ReviewRow.Status.OPEN
         )
         .select_related("row")
-        .order_by("-leased_at")
+        .order_by("leased_at", "id")
         .first()
     )
+
+
+def _valid_leases(
+    *, validator: AbstractBaseUser, now: datetime, run: MatchRun | None = None
+) -> list[ReviewLease]:
+    """The validator's live leases on open rows they have not judged, oldest first (at most two:
+    the row on their screen, then the row prefetched for after it). One statement."""
+    mine = Judgement.objects.filter(
+        row=OuterRef("row"), validator=validator, undone_at__isnull=True
+    )
+    qs = (
+        ReviewLease.objects.filter(
+            validator=validator, expires_at__gt=now, row__status=ReviewRow.Status.OPEN
+        )
+        .filter(~Exists(mine))
+        .filter(**({"row__run": run} if run is not None else {}))
+        .select_related("row")
+        .order_by("leased_at", "id")
+    )
+    return list(qs[:2])
 
 
 def lease_next_row(
@@ -87,13 +109,9 @@ def lease_next_row(
     now = now or timezone.now()
     with transaction.atomic():
         _lock_user(validator)
-        lease = current_lease(validator=validator, now=now)
-        if (
-            lease is not None
-            and (run is None or lease.row.run_id == run.pk)
-            and not _judged_by(row=lease.row, user_id=validator.pk)
-        ):
-            return lease
+        leases = _valid_leases(validator=validator, now=now, run=run)
+        if leases:  # the row on their screen, or the prefetched row once that one is judged
+            return leases[0]
         ReviewLease.objects.filter(validator=validator).delete()
         for pool in policy.pools():
             lease = _lease_from_pool(
@@ -109,6 +127,59 @@ def lease_next_row(
     return None
 
 
+def prefetch_next_lease(
+    *,
+    validator: AbstractBaseUser,
+    policy: assignment.LeasePolicy | None = None,
+    now: datetime | None = None,
+) -> ReviewLease | None:
+    """Lease the row the validator will see after the one on their screen (the page's script
+    asks for it while they look at the current row, to fetch its images ahead).
+
+    A second live lease, taken like any other (lease_next_row's rules: never a row they judged,
+    skipped or hold, partly judged first, gold mixed in): it counts against the row's
+    judgements like every live lease, so no row gets more judgements than it needs, and it
+    expires like any lease if they leave. When the current row is judged or skipped, this lease
+    becomes the current one (judge_row / skip_row restart its clock); if its row was decided
+    meanwhile (early decision) it is never shown and a judgement sent through it is refused
+    (check_lease), nothing recorded. None when nothing is on their screen (the next review
+    page leases) or nothing is left; an existing prefetched lease is returned as it is.
+    """
+    cfg = ReviewSettings.load()
+    policy = policy or assignment.LeasePolicy(gold_rate=cfg.gold_rate)
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_user(validator)
+        leases = _valid_leases(validator=validator, now=now)
+        if not leases:
+            return None
+        if len(leases) > 1:
+            return leases[1]
+        current = leases[0]
+        ReviewLease.objects.filter(validator=validator).exclude(pk=current.pk).delete()
+        for pool in policy.pools():
+            lease = _lease_from_pool(
+                validator=validator,
+                kind=pool,
+                order_by=policy.order_by(),
+                now=now,
+                cfg=cfg,
+                exclude_row_id=current.row_id,
+            )
+            if lease is not None:
+                return lease
+    return None
+
+
+def _start_next_lease(*, validator: AbstractBaseUser, now: datetime) -> None:
+    """The validator's prefetched lease (if any) becomes the row on their screen: its clock
+    (seconds_spent, expiry) starts now. Only live leases: an expired one stays expired."""
+    cfg = ReviewSettings.load()
+    ReviewLease.objects.filter(validator=validator, expires_at__gt=now).update(
+        leased_at=now, expires_at=now + timedelta(minutes=cfg.lease_minutes)
+    )
+
+
 def _lease_from_pool(
     *,
     validator: AbstractBaseUser,
@@ -118,6 +189,7 @@ def _lease_from_pool(
     cfg: ReviewSettings,
     run: MatchRun | None = None,
     window: int = assignment.LEASE_WINDOW,
+    exclude_row_id: int | None = None,
 ) -> ReviewLease | None:
     """Lease the first row of one pool the validator may take, in flat cost.
 
@@ -149,6 +221,7 @@ def _lease_from_pool(
             ~review_selectors.answer_shown_exists(validator=validator)
         )  # never a row whose answer was shown to them
         .filter(**({"run": run} if run is not None else {}))
+        .exclude(**({"pk": exclude_row_id} if exclude_row_id is not None else {}))
         .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)))
         .filter(live__lt=F("judgements_needed") - F("n_judgements"))
         .order_by(*order_by)
@@ -179,7 +252,8 @@ def _lease_from_pool(
     row = next((fresh[pk] for pk in locked if pk in fresh), None)
     if row is None:
         return None
-    # the validator's other leases were deleted in this transaction, under their user lock
+    # the validator's other leases (but the current one, on exclude_row_id, when prefetching)
+    # were deleted in this transaction, under their user lock
     return ReviewLease.objects.create(
         row=row,
         validator=validator,
@@ -234,6 +308,7 @@ def judge_row(
             seconds_spent=max((now - lease.leased_at).total_seconds(), 0.0),
         )
         lease.delete()
+        _start_next_lease(validator=validator, now=now)
         do_recompute_row(row=row, now=now)
     return judgement
 
@@ -307,6 +382,7 @@ def skip_row(*, validator: AbstractBaseUser, lease_id: int) -> None:
             raise ReviewError("This row is not leased to you.")
         ReviewSkip.objects.get_or_create(row_id=lease.row_id, validator=validator)
         lease.delete()
+        _start_next_lease(validator=validator, now=timezone.now())
 
 
 def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregation.Outcome:
