@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from matching.ml import metrics as ml_metrics
+from matching.ml.grouping import group_by_product
 
 #: Default share of products held out of training for calibration.
 DEFAULT_CALIBRATION_SHARE = 0.2
@@ -253,14 +254,7 @@ def holdout_split(
     without a true match."""
     if not 0.0 <= share < 1.0:
         raise ValueError("the calibration share must be in [0, 1)")
-    groups: dict[Hashable, list[int]] = {}
-    lone: list[list[int]] = []
-    for i, pid in enumerate(product_ids):
-        if pid is None or pid == "" or (isinstance(pid, float) and np.isnan(pid)):
-            lone.append([i])
-        else:
-            groups.setdefault(pid, []).append(i)
-    units = [*groups.values(), *lone]
+    units = group_by_product(product_ids)
     n_out = round(share * len(units))
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(len(units))[:n_out]

@@ -11,23 +11,9 @@ import numpy as np
 import torch
 
 from .device import resolve_device
+from .grouping import group_by_product
 from .losses import supcon_loss
 from .projection import ProjectionHead
-
-
-def _group_by_product(product_ids: Sequence[Hashable | None]) -> list[np.ndarray]:
-    """Offer positions per product, in order of first appearance.
-
-    A missing id (``None``, NaN or ``""``) makes the offer its own product (a lone offer).
-    """
-    groups: dict[Hashable, list[int]] = {}
-    lone: list[list[int]] = []
-    for i, pid in enumerate(product_ids):
-        if pid is None or pid == "" or (isinstance(pid, float) and np.isnan(pid)):
-            lone.append([i])
-        else:
-            groups.setdefault(pid, []).append(i)
-    return [np.asarray(g, dtype=np.int64) for g in [*groups.values(), *lone]]
 
 
 class ProductBatchSampler:
@@ -53,7 +39,7 @@ class ProductBatchSampler:
             raise ValueError("batch_size must be >= 2")
         if not 0.0 <= lone_share <= 1.0:
             raise ValueError("lone_share must be in [0, 1]")
-        groups = _group_by_product(product_ids)
+        groups = group_by_product(product_ids)
         self.multi = [g for g in groups if len(g) > 1]
         self.lone = np.asarray([g[0] for g in groups if len(g) == 1], dtype=np.int64)
         self.batch_size = batch_size
@@ -134,7 +120,7 @@ def split_by_product(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train offer indices, val offer indices): ``val_share`` of the multi-offer products go to
     validation with all their offers; lone offers always stay in training."""
-    groups = _group_by_product(product_ids)
+    groups = group_by_product(product_ids)
     multi = [g for g in groups if len(g) > 1]
     n_val = round(val_share * len(multi))
     if val_share > 0 and len(multi) >= 4:
@@ -266,6 +252,6 @@ def train_projection(
 def _label_codes(product_ids: Sequence[Hashable | None]) -> np.ndarray:
     """Integer label per offer; missing ids get unique labels (they match nothing)."""
     codes = np.empty(len(product_ids), dtype=np.int64)
-    for code, group in enumerate(_group_by_product(product_ids)):
+    for code, group in enumerate(group_by_product(product_ids)):
         codes[group] = code
     return codes
