@@ -98,7 +98,7 @@ def main() -> None:
     text_out = "\n".join(lines)
     print(text_out)
     if args.write:
-        from bench._sections import write_section
+        from _sections import write_section  # bench/ is the script's folder: sys.path[0]
 
         write_section("encoding-speed", text_out)
 

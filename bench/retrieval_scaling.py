@@ -246,7 +246,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        from bench._sections import write_section
+        from _sections import write_section  # bench/ is the script's folder: sys.path[0]
 
         write_section("retrieval-scaling", text)
 
