@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import html
 import json
 import os
 import re
@@ -192,7 +193,7 @@ def main() -> int:
     client = Client()
     client.force_login(admin)
     resp = client.get(reverse("validation:triage", args=[run1.pk]))
-    triage_html = resp.content.decode("utf-8", "replace")
+    triage_html = html.unescape(resp.content.decode("utf-8", "replace"))
     triage_source = resp.status_code == 200 and bool(CALIBRATION_SOURCE.search(triage_html))
     client.logout()
 
@@ -231,6 +232,7 @@ def main() -> int:
     )
     auto_rejected = len(auto2 & rejected)
     n_auto2 = len(auto2)
+    n_human2 = Decision.objects.filter(run=run2, source="human").count()
 
     export2 = work / "products-2.csv"
     r.manage("export_products", "--out", str(export2))
@@ -249,8 +251,14 @@ def main() -> int:
     ):
         accepted.add((d[0], d[1]))
         accepted.add((d[2], d[3]))
-    missing = len(accepted - keys2.keys())
-    n_conflicts = ProductConflict.objects.count()
+    missing = accepted - keys2.keys()
+    n_conflicts = ProductConflict.objects.filter(status="open").count()
+    in_conflict = set()
+    for conflict in ProductConflict.objects.filter(status="open"):
+        in_conflict.update(
+            Offer.objects.filter(pk__in=conflict.offer_ids).values_list("shop__name", "offer_id")
+        )
+    missing_unexplained = len(missing - in_conflict)
 
     token = r.manage("create_api_token", "loop-scenario").strip().splitlines()[-1]
     api = Client()
@@ -293,13 +301,19 @@ def main() -> int:
         ("second run: gold rows for unchanged decided queries", new_gold_unchanged, "(info)",
          None),
         ("second run: auto-accepted pairs", n_auto2, "(info)", None),
+        ("second run: queries decided by reused human verdicts", n_human2, "(info)", None),
+        ("pairs rejected by validators (human PairVerdicts)", len(rejected), "(info)", None),
         ("second run: auto-accepted pairs a validator rejected", auto_rejected, "0",
          auto_rejected == 0),
         ("export 1 / export 2 offers", f"{len(keys1)} / {len(keys2)}", "(info)", None),
         ("offers listed more than once (export 1 + export 2)", dup1 + dup2, "0",
          dup1 + dup2 == 0),
-        ("accepted offers (all runs) missing from export 2", missing, "0", missing == 0),
-        ("product conflicts recorded", n_conflicts, "(info)", None),
+        ("accepted offers (all runs) not in export 2", len(missing), "(info)", None),
+        ("  of which held back by an open product conflict", len(missing) - missing_unexplained,
+         "(info)", None),
+        ("accepted offers missing from export 2, no conflict", missing_unexplained, "0",
+         missing_unexplained == 0),
+        ("open product conflicts (admin: Product conflicts)", n_conflicts, "(info)", None),
         ("offers whose product key changed between exports", key_changed, "0", key_changed == 0),
         ("offers of export 1 missing from export 2", only1, "0", only1 == 0),
         ("API /products/ with token = export 2 (offers and keys)", api_same, "yes", api_same),
