@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from validation.export import ExportRow, one_to_one
 from validation.models import Decision
+from validation.selectors.runs import export_rows_of
 
 
 def _accepted() -> QuerySet[Decision]:
@@ -24,28 +25,10 @@ def exported_decision_ids(*, run_ids) -> set[int]:
     """Ids of the accepted decisions of these runs that the one-to-one rule keeps."""
     by_run: dict[int, list[ExportRow]] = defaultdict(list)
     pk_of: dict[tuple[int, int], int] = {}
-    for pk, run_id, q, m, q_id, q_shop, m_id, m_shop, sim, source, vf, vt in (
-        _accepted()
-        .filter(run_id__in=run_ids)
-        .values_list(
-            "pk",
-            "run_id",
-            "query_offer_id",
-            "matched_offer_id",
-            "query_offer__offer_id",
-            "query_offer__shop__name",
-            "matched_offer__offer_id",
-            "matched_offer__shop__name",
-            "similarity",
-            "source",
-            "votes_for",
-            "votes_total",
-        )
-    ):
-        by_run[run_id].append(
-            ExportRow(q, m, q_id, q_shop, m_id, m_shop, sim, source, vf, vt, decided_at="")
-        )
-        pk_of[(run_id, q)] = pk
+    accepted = _accepted().filter(run_id__in=run_ids)
+    for (pk, run_id), row in export_rows_of(accepted, "pk", "run_id"):
+        by_run[run_id].append(row)
+        pk_of[(run_id, row.query_pk)] = pk
     kept: set[int] = set()
     for run_id, rows in by_run.items():
         rows_kept, _ = one_to_one(rows)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 
-from django.db.models import Count, prefetch_related_objects
+from django.db.models import Count, QuerySet, prefetch_related_objects
 
 from matching import selectors as matching_selectors
 from matching.models import MatchRun
@@ -40,46 +41,51 @@ def runs_overview() -> list[dict]:
     ]
 
 
-def accepted_matches(*, run: MatchRun) -> list[ExportRow]:
-    """The run's accepted decisions (auto and human) as export rows, by query offer.
+EXPORT_ROW_FIELDS = (
+    "query_offer_id",
+    "matched_offer_id",
+    "query_offer__offer_id",
+    "query_offer__shop__name",
+    "matched_offer__offer_id",
+    "matched_offer__shop__name",
+    "similarity",
+    "source",
+    "votes_for",
+    "votes_total",
+    "decided_at",
+)
 
-    One query of plain tuples (no model objects): a run at the paper's scale has ~10^5 rows."""
-    rows = (
-        Decision.objects.filter(run=run, matched_offer__isnull=False)
-        .order_by("query_offer_id")
-        .values_list(
-            "query_offer_id",
-            "matched_offer_id",
-            "query_offer__offer_id",
-            "query_offer__shop__name",
-            "matched_offer__offer_id",
-            "matched_offer__shop__name",
-            "similarity",
-            "source",
-            "votes_for",
-            "votes_total",
-            "decided_at",
-        )
-    )
-    return [
-        ExportRow(
-            query_pk=q_pk,
-            matched_pk=m_pk,
-            query_offer_id=q_id,
-            query_shop=q_shop,
-            matched_offer_id=m_id,
-            matched_shop=m_shop,
-            similarity=similarity,
-            decision=source,
-            votes_for=votes_for,
-            votes_total=votes_total,
-            decided_at=decided_at.isoformat(),
-        )
-        for (
+
+def export_rows_of(qs: QuerySet[Decision], *extra: str) -> Iterator[tuple[tuple, ExportRow]]:
+    """(the ``extra`` fields' values, ExportRow) per decision of ``qs``, read as plain tuples in
+    one query (no model objects: a run at the paper's scale has ~10^5 rows)."""
+    for values in qs.values_list(*extra, *EXPORT_ROW_FIELDS):
+        (
             q_pk, m_pk, q_id, q_shop, m_id, m_shop, similarity, source, votes_for, votes_total,
             decided_at,
-        ) in rows
-    ]  # fmt: skip
+        ) = values[len(extra):]  # fmt: skip
+        yield (
+            values[: len(extra)],
+            ExportRow(
+                query_pk=q_pk,
+                matched_pk=m_pk,
+                query_offer_id=q_id,
+                query_shop=q_shop,
+                matched_offer_id=m_id,
+                matched_shop=m_shop,
+                similarity=similarity,
+                decision=source,
+                votes_for=votes_for,
+                votes_total=votes_total,
+                decided_at=decided_at.isoformat(),
+            ),
+        )
+
+
+def accepted_matches(*, run: MatchRun) -> list[ExportRow]:
+    """The run's accepted decisions (auto and human) as export rows, by query offer."""
+    qs = Decision.objects.filter(run=run, matched_offer__isnull=False).order_by("query_offer_id")
+    return [row for _, row in export_rows_of(qs)]
 
 
 def n_accepted(*, run: MatchRun) -> int:
