@@ -153,7 +153,7 @@ class ReviewRow(models.Model):
         indexes = [
             models.Index(fields=["run", "status", "kind", "n_judgements"]),
             # the review queue: open rows of a pool in the lease order (partly judged first,
-            # then oldest); leasing walks it and stops after a few rows (services/review.py)
+            # then oldest); leasing walks it and stops after a few rows (services/leasing.py)
             models.Index(
                 fields=["kind", "-n_judgements", "id"],
                 condition=Q(status="open"),

@@ -24,6 +24,7 @@ from validation.assignment import LeasePolicy
 from validation.models import ReviewRow, ReviewSettings
 from validation.permissions import VALIDATORS
 from validation.selectors.review import slot_order_for
+from validation.services import leasing as leasing_services
 from validation.services import review as review_services
 
 
@@ -101,7 +102,7 @@ def simulate(
     while active:
         for user in list(active):
             policy = LeasePolicy(gold_rate=cfg.gold_rate, rng=rng)
-            lease = review_services.lease_next_row(validator=user, policy=policy, run=run)
+            lease = leasing_services.lease_next_row(validator=user, policy=policy, run=run)
             if lease is None:
                 active.remove(user)
                 continue

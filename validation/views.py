@@ -24,6 +24,7 @@ from validation.selectors import routing as routing_selectors
 from validation.selectors import runs as runs_selectors
 from validation.selectors import throughput as throughput_selectors
 from validation.services import export as export_services
+from validation.services import leasing as leasing_services
 from validation.services import review as review_services
 from validation.services import routing as routing_services
 
@@ -39,7 +40,7 @@ def _wants_fragment(request: HttpRequest) -> bool:
 def _review_response(request: HttpRequest, *, fragment: bool) -> HttpResponse:
     """The row on the validator's screen (leased now if needed): the full review page, or the
     review panel alone for the page's script (one round-trip after a judgement)."""
-    lease = review_services.lease_next_row(validator=request.user)
+    lease = leasing_services.lease_next_row(validator=request.user)
     context = {
         "counters": review_selectors.validator_counters(validator=request.user),
         "can_undo": review_selectors.can_undo(validator=request.user),
@@ -76,7 +77,7 @@ def review(request: HttpRequest) -> HttpResponse:
 def prefetch(request: HttpRequest) -> HttpResponse:
     """Lease the row that comes after the one on the validator's screen and answer with its
     images (hidden), so the browser fetches them while the current row is judged."""
-    lease = review_services.prefetch_next_lease(validator=request.user)
+    lease = leasing_services.prefetch_next_lease(validator=request.user)
     if lease is None:
         return render(request, "validation/_prefetch.html", {"urls": []})
     counters = review_selectors.validator_counters(validator=request.user)

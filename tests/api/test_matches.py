@@ -10,6 +10,7 @@ from demo.synthetic_run import create_synthetic_run
 from validation.export import one_to_one
 from validation.models import Decision, ReviewRow
 from validation.selectors.runs import accepted_matches
+from validation.services import leasing as leasing_services
 from validation.services import review as review_services
 from validation.services.routing import route_run
 
@@ -44,7 +45,7 @@ def _export_keys(run):
 def _judge_all_open(run, users):
     for user in users:
         while True:
-            lease = review_services.lease_next_row(validator=user, run=run)
+            lease = leasing_services.lease_next_row(validator=user, run=run)
             if lease is None:
                 break
             review_services.judge_row(validator=user, lease_id=lease.pk, slot=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from validation.assignment import LeasePolicy
 from validation.selectors.review import slot_order_for
+from validation.services import leasing
 from validation.services import review as services
 
 NO_GOLD = LeasePolicy(gold_rate=0.0)
@@ -18,7 +19,7 @@ def slot_for(row, user, choice):
 
 
 def judge(user, choice=None, policy=NO_GOLD, run=None):
-    lease = services.lease_next_row(validator=user, policy=policy, run=run)
+    lease = leasing.lease_next_row(validator=user, policy=policy, run=run)
     assert lease is not None
     row = lease.row
     if choice is None:
@@ -30,7 +31,7 @@ def judge(user, choice=None, policy=NO_GOLD, run=None):
 
 def judge_row(user, row, choice):
     # lease until we get `row` (partly judged rows come first, so it is the next one)
-    lease = services.lease_next_row(validator=user, policy=NO_GOLD)
+    lease = leasing.lease_next_row(validator=user, policy=NO_GOLD)
     assert lease.row_id == row.pk
     services.judge_row(validator=user, lease_id=lease.pk, slot=slot_for(row, user, choice))
     row.refresh_from_db()

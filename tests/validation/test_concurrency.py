@@ -12,6 +12,7 @@ from django.db import connection, connections
 from demo.synthetic_run import create_synthetic_run
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -42,7 +43,7 @@ def test_concurrent_leases_and_judgements():
             policy = LeasePolicy(gold_rate=0.0)
             idle = 0
             while True:
-                lease = services.lease_next_row(validator=user, policy=policy)
+                lease = leasing.lease_next_row(validator=user, policy=policy)
                 if lease is None:
                     # rows may be leased to others right now, or need a tie-breaking judgement
                     # later: wait while open rows this validator has not judged remain

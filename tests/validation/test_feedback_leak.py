@@ -20,6 +20,7 @@ from matching.models import MatchRun, Offer, OfferImage
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSkip
 from validation.selectors.review import slot_order_for
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -69,7 +70,7 @@ def slots_on_page(html: str) -> dict[int, list[str]]:
 def lease_gold_match_row(validator) -> ReviewLease:
     """Lease the validator a gold row whose answer is a candidate (skipping others)."""
     for _ in range(200):
-        lease = services.lease_next_row(validator=validator, policy=GOLD_FIRST)
+        lease = leasing.lease_next_row(validator=validator, policy=GOLD_FIRST)
         assert lease is not None, "ran out of gold rows"
         row = lease.row
         if row.kind == ReviewRow.Kind.GOLD and row.truth == ReviewRow.Truth.MATCH:
@@ -224,7 +225,7 @@ def test_feedback_unchanged_by_gold_or_not_while_pending(client, routed, validat
     """Right after a judgement the page says the same for a gold and for a review row."""
     pages = []
     for v, policy in ((validators[0], GOLD_FIRST), (validators[1], LeasePolicy(gold_rate=0.0))):
-        lease = services.lease_next_row(validator=v, policy=policy)
+        lease = leasing.lease_next_row(validator=v, policy=policy)
         services.judge_row(validator=v, lease_id=lease.pk, slot=0)
         client.force_login(v)
         html = client.get(reverse("validation:feedback")).content.decode()
@@ -290,14 +291,14 @@ def test_row_about_a_shown_answer_is_never_leased_to_them(client, routed, valida
         status=ReviewRow.Status.DECIDED
     )
     ReviewLease.objects.all().delete()
-    assert services.lease_next_row(validator=v, policy=GOLD_FIRST) is None
+    assert leasing.lease_next_row(validator=v, policy=GOLD_FIRST) is None
     assert "Nothing to review" in client.get(reverse("validation:review")).content.decode()
     # another validator does get them
-    got = {services.lease_next_row(validator=validators[1], policy=GOLD_FIRST).row_id}
+    got = {leasing.lease_next_row(validator=validators[1], policy=GOLD_FIRST).row_id}
     services.skip_row(
         validator=validators[1], lease_id=ReviewLease.objects.get(validator=validators[1]).pk
     )
-    got.add(services.lease_next_row(validator=validators[1], policy=GOLD_FIRST).row_id)
+    got.add(leasing.lease_next_row(validator=validators[1], policy=GOLD_FIRST).row_id)
     assert got == {again.pk, reverse_row.pk}
 
 

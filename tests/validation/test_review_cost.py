@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from demo.synthetic_run import create_synthetic_run
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewLease, ReviewRow, ReviewSettings
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -21,7 +22,7 @@ NO_GOLD = LeasePolicy(gold_rate=0.0)
 
 
 def judge(user, policy=NO_GOLD) -> ReviewRow:
-    lease = services.lease_next_row(validator=user, policy=policy)
+    lease = leasing.lease_next_row(validator=user, policy=policy)
     assert lease is not None
     services.judge_row(validator=user, lease_id=lease.pk, slot=1)
     return ReviewRow.objects.get(pk=lease.row_id)
@@ -73,11 +74,11 @@ def test_lease_statement_walks_the_queue_index_in_order(run, validators):
     route_run(run=run, accept=None, review=0.0)
     a, b, c, d = validators[:4]
     first = judge(a)  # row 1 judged by a: partly judged, first in the queue for others
-    lease_b = services.lease_next_row(validator=b, policy=NO_GOLD)
+    lease_b = leasing.lease_next_row(validator=b, policy=NO_GOLD)
     assert lease_b.row_id == first.pk
-    lease_c = services.lease_next_row(validator=c, policy=NO_GOLD)
+    lease_c = leasing.lease_next_row(validator=c, policy=NO_GOLD)
     assert lease_c.row_id == first.pk  # 1 judgement + 1 live lease < 3 needed
-    lease_d = services.lease_next_row(validator=d, policy=NO_GOLD)
+    lease_d = leasing.lease_next_row(validator=d, policy=NO_GOLD)
     assert lease_d.row_id != first.pk  # full: 1 judgement + 2 live leases
     oldest_fresh = (
         ReviewRow.objects.filter(status="open", n_judgements=0)
@@ -87,7 +88,7 @@ def test_lease_statement_walks_the_queue_index_in_order(run, validators):
     )
     assert lease_d.row_id == oldest_fresh.pk
     # a moves on past the row they judged, to the oldest row with room
-    lease_a = services.lease_next_row(validator=a, policy=NO_GOLD)
+    lease_a = leasing.lease_next_row(validator=a, policy=NO_GOLD)
     assert lease_a.row_id == lease_d.row_id  # partly leased rows are not skipped for others
 
 
@@ -102,7 +103,7 @@ def test_postgres_plan_uses_the_queue_index():
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     with CaptureQueriesContext(connection) as q:
-        lease = services.lease_next_row(validator=user, policy=NO_GOLD)
+        lease = leasing.lease_next_row(validator=user, policy=NO_GOLD)
     assert lease is not None
     pick = next(x["sql"] for x in q.captured_queries if "SKIP LOCKED" in x["sql"])
     with connection.cursor() as cur:

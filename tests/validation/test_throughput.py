@@ -11,6 +11,7 @@ from validation import throughput
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewRow
 from validation.selectors.throughput import throughput_summary
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -101,7 +102,7 @@ def test_selector_counts_the_database(run, validators, cfg):
     policy = LeasePolicy(gold_rate=0.0)
     for v in validators[:3]:
         for _ in range(2):
-            lease = services.lease_next_row(validator=v, policy=policy)
+            lease = leasing.lease_next_row(validator=v, policy=policy)
             services.judge_row(validator=v, lease_id=lease.pk, slot=0)
     out = throughput_summary()
     assert out["today"] == out["week"] == 6 == Judgement.objects.count()
@@ -119,7 +120,7 @@ def test_throughput_view_is_for_admins(client, run, validators, admin_user):
     assert client.get(url).status_code == 302  # login first
     client.force_login(validators[0])
     assert client.get(url).status_code == 403
-    lease = services.lease_next_row(validator=validators[0], policy=LeasePolicy(gold_rate=0.0))
+    lease = leasing.lease_next_row(validator=validators[0], policy=LeasePolicy(gold_rate=0.0))
     services.judge_row(validator=validators[0], lease_id=lease.pk, slot=0)
     client.force_login(admin_user)
     resp = client.get(url)

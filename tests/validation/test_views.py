@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from matching.models import MatchRun, Offer
 from validation.models import Export, Judgement, ReviewLease, ReviewRow, Routing
-from validation.services import review as services
+from validation.services import leasing
 from validation.services.routing import route_run
 
 from .conftest import make_user
@@ -70,7 +70,7 @@ def test_review_page_hides_ids_scores_and_gold(client, routed, validators):
     # force a gold row onto the page
     from validation.assignment import LeasePolicy
 
-    lease = services.lease_next_row(validator=validators[0], policy=LeasePolicy(gold_rate=1.0))
+    lease = leasing.lease_next_row(validator=validators[0], policy=LeasePolicy(gold_rate=1.0))
     assert lease.row.kind == "gold"
     html = client.get(reverse("validation:review")).content.decode()
     assert 'name="csrfmiddlewaretoken"' in html
@@ -122,7 +122,7 @@ def test_judge_flow_next_row_undo_and_feedback(client, routed, validators):
 
 
 def test_cannot_judge_someone_elses_lease_over_http(client, routed, validators):
-    services.lease_next_row(validator=validators[1])
+    leasing.lease_next_row(validator=validators[1])
     other = ReviewLease.objects.get(validator=validators[1])
     login(client, validators[0])
     resp = client.post(reverse("validation:judge"), {"lease": other.pk, "slot": 1}, follow=True)

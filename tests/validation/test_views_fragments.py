@@ -13,7 +13,7 @@ from django.urls import reverse
 from matching.models import Offer, OfferImage
 from validation.models import Judgement, ReviewLease, ReviewRow
 from validation.selectors.review import slot_order_for
-from validation.services import review as services
+from validation.services import leasing
 from validation.services.routing import route_run
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -74,7 +74,7 @@ def test_judge_answers_the_next_panel_to_htmx_and_redirects_without(client, rout
 
 
 def test_refused_judgement_shows_its_message_in_the_panel(client, routed, validators):
-    services.lease_next_row(validator=validators[1])
+    leasing.lease_next_row(validator=validators[1])
     other = ReviewLease.objects.get(validator=validators[1])
     client.force_login(validators[0])
     html = _fragment(client.post(reverse("validation:judge"), {"lease": other.pk, "slot": 1}, **HX))

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from validation.models import ReviewRow, ReviewSettings
 from validation.selectors.review import feedback_mistakes
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -21,7 +22,7 @@ def test_feedback_shows_own_mistakes_only(run, validators):
     wrong = next(c for c in row.candidate_ids if c != row.truth_offer_id)
     # lease the specific row for v1 by judging rows until it comes up
     for _ in range(40):
-        lease = services.lease_next_row(validator=v1, policy=NO_GOLD)
+        lease = leasing.lease_next_row(validator=v1, policy=NO_GOLD)
         choice = wrong if lease.row_id == row.pk else "none"
         services.judge_row(validator=v1, lease_id=lease.pk, slot=slot_for(lease.row, v1, choice))
         if lease.row_id == row.pk:

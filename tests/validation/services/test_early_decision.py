@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from validation.models import Decision, Judgement, ReviewLease, ReviewRow, ReviewSettings
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -34,12 +35,12 @@ def test_two_agreeing_judgements_decide_and_the_row_leaves_the_queue(run, valida
     assert row.status == "decided" and row.decision == str(row.candidate_ids[0])
     d = Decision.objects.get(row=row)
     assert (d.matched_offer_id, d.votes_for, d.votes_total) == (row.candidate_ids[0], 2, 2)
-    assert services.lease_next_row(validator=v3, policy=NO_GOLD).row_id != row.pk
+    assert leasing.lease_next_row(validator=v3, policy=NO_GOLD).row_id != row.pk
 
 
 def test_a_fresh_row_is_leased_to_two_validators_only(run, validators):
     route_run(run=run, accept=None, review=0.0)
-    leases = [services.lease_next_row(validator=v, policy=NO_GOLD) for v in validators[:3]]
+    leases = [leasing.lease_next_row(validator=v, policy=NO_GOLD) for v in validators[:3]]
     assert leases[0].row_id == leases[1].row_id != leases[2].row_id
 
 
@@ -73,7 +74,7 @@ def test_a_judgement_on_a_row_decided_meanwhile_is_refused_and_not_recorded(run,
     cfg.save()
     route_run(run=run, accept=None, review=0.0)
     v1, v2, v3 = validators[:3]
-    leases = [services.lease_next_row(validator=v, policy=NO_GOLD) for v in (v1, v2, v3)]
+    leases = [leasing.lease_next_row(validator=v, policy=NO_GOLD) for v in (v1, v2, v3)]
     assert len({lease.row_id for lease in leases}) == 1
     row = leases[0].row
     cfg.early_decision = True  # an admin switches early decision on
@@ -90,17 +91,17 @@ def test_a_judgement_on_a_row_decided_meanwhile_is_refused_and_not_recorded(run,
     row.refresh_from_db()
     assert row.decision == str(row.candidate_ids[0]) and row.n_judgements == 2
     # the stale lease is never shown again: v3 gets another row
-    assert services.lease_next_row(validator=v3, policy=NO_GOLD).row_id != row.pk
+    assert leasing.lease_next_row(validator=v3, policy=NO_GOLD).row_id != row.pk
 
 
 def test_late_judgement_after_expiry_over_http_is_a_message_not_an_error(run, validators, cfg):
     route_run(run=run, accept=None, review=0.0)
     v1, v2, v3 = validators[:3]
-    stale = services.lease_next_row(validator=v1, policy=NO_GOLD)
+    stale = leasing.lease_next_row(validator=v1, policy=NO_GOLD)
     row = stale.row
     later = timezone.now() + timedelta(minutes=cfg.lease_minutes + 1)
     for v in (v2, v3):  # v1's lease expired; two others take the row and agree
-        lease = services.lease_next_row(validator=v, policy=NO_GOLD, now=later)
+        lease = leasing.lease_next_row(validator=v, policy=NO_GOLD, now=later)
         assert lease.row_id == row.pk
         services.judge_row(validator=v, lease_id=lease.pk, slot=slot_for(row, v, "none"), now=later)
     row.refresh_from_db()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from validation.assignment import LeasePolicy
 from validation.models import Decision, Judgement, ReviewLease, ReviewRow
 from validation.selectors.review import review_page, slot_order_for
+from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
 
@@ -22,10 +23,10 @@ from ..helpers import NO_GOLD, judge, judge_row, slot_for
 def test_lease_is_stable_and_partly_judged_rows_come_first(run, validators):
     route_run(run=run, accept=None, review=0.0)
     a, b = validators[:2]
-    lease = services.lease_next_row(validator=a, policy=NO_GOLD)
-    assert services.lease_next_row(validator=a, policy=NO_GOLD).pk == lease.pk
+    lease = leasing.lease_next_row(validator=a, policy=NO_GOLD)
+    assert leasing.lease_next_row(validator=a, policy=NO_GOLD).pk == lease.pk
     services.judge_row(validator=a, lease_id=lease.pk, slot=1)
-    assert services.lease_next_row(validator=b, policy=NO_GOLD).row_id == lease.row_id
+    assert leasing.lease_next_row(validator=b, policy=NO_GOLD).row_id == lease.row_id
 
 
 def test_never_twice_and_never_more_than_n(run, validators, cfg):
@@ -33,7 +34,7 @@ def test_never_twice_and_never_more_than_n(run, validators, cfg):
     seen = {v.pk: set() for v in validators}
     for _ in range(30):
         for v in validators:
-            lease = services.lease_next_row(validator=v, policy=NO_GOLD)
+            lease = leasing.lease_next_row(validator=v, policy=NO_GOLD)
             if lease is None:
                 continue
             assert lease.row_id not in seen[v.pk]
@@ -49,7 +50,7 @@ def test_lease_capacity_counts_live_leases(run, validators, cfg):
     cfg.judgements_per_row = 2
     cfg.save()
     route_run(run=run, accept=None, review=0.0)
-    leases = [services.lease_next_row(validator=v, policy=NO_GOLD) for v in validators[:3]]
+    leases = [leasing.lease_next_row(validator=v, policy=NO_GOLD) for v in validators[:3]]
     assert leases[0].row_id == leases[1].row_id != leases[2].row_id
 
 
@@ -58,9 +59,9 @@ def test_expired_lease_frees_the_row(run, validators, cfg):
     cfg.save()
     route_run(run=run, accept=None, review=0.0)
     a, b = validators[:2]
-    lease = services.lease_next_row(validator=a, policy=NO_GOLD)
+    lease = leasing.lease_next_row(validator=a, policy=NO_GOLD)
     later = timezone.now() + timedelta(minutes=cfg.lease_minutes + 1)
-    lease_b = services.lease_next_row(validator=b, policy=NO_GOLD, now=later)
+    lease_b = leasing.lease_next_row(validator=b, policy=NO_GOLD, now=later)
     assert lease_b.row_id == lease.row_id
     services.judge_row(validator=b, lease_id=lease_b.pk, slot=0, now=later)
     with pytest.raises(services.ReviewError, match="decided|expired"):
@@ -69,7 +70,7 @@ def test_expired_lease_frees_the_row(run, validators, cfg):
 
 def test_expired_lease_still_accepted_when_nobody_took_the_row(run, validators, cfg):
     route_run(run=run, accept=None, review=0.0)
-    lease = services.lease_next_row(validator=validators[0], policy=NO_GOLD)
+    lease = leasing.lease_next_row(validator=validators[0], policy=NO_GOLD)
     later = timezone.now() + timedelta(minutes=cfg.lease_minutes + 1)
     services.judge_row(validator=validators[0], lease_id=lease.pk, slot=2, now=later)
 
@@ -77,7 +78,7 @@ def test_expired_lease_still_accepted_when_nobody_took_the_row(run, validators, 
 def test_cannot_judge_a_row_not_leased_to_you(run, validators):
     route_run(run=run, accept=None, review=0.0)
     a, b = validators[:2]
-    lease = services.lease_next_row(validator=a, policy=NO_GOLD)
+    lease = leasing.lease_next_row(validator=a, policy=NO_GOLD)
     with pytest.raises(services.ReviewError, match="not leased to you"):
         services.judge_row(validator=b, lease_id=lease.pk, slot=1)
     services.judge_row(validator=a, lease_id=lease.pk, slot=1)
@@ -89,7 +90,7 @@ def test_cannot_judge_a_row_not_leased_to_you(run, validators):
 def test_judgement_records_who_when_choice_and_time(run, validators):
     route_run(run=run, accept=None, review=0.0)
     v = validators[0]
-    lease = services.lease_next_row(validator=v, policy=NO_GOLD)
+    lease = leasing.lease_next_row(validator=v, policy=NO_GOLD)
     later = lease.leased_at + timedelta(seconds=7)
     j = services.judge_row(validator=v, lease_id=lease.pk, slot=2, now=later)
     order = slot_order_for(row=lease.row, validator_id=v.pk)
@@ -120,14 +121,14 @@ def test_undo_recomputes_and_releases_row_to_same_validator(run, validators):
     row = judge(v1, choice="none")
     row = judge_row(v2, row, "none")  # two agree: decided early
     assert row.status == "decided" and Decision.objects.filter(row=row).exists()
-    nxt = services.lease_next_row(validator=v2, policy=NO_GOLD)  # v2 moved on
+    nxt = leasing.lease_next_row(validator=v2, policy=NO_GOLD)  # v2 moved on
     services.undo_last_judgement(validator=v2)
     row.refresh_from_db()
     assert row.status == "open" and row.n_judgements == 1 and row.decision == ""
     assert row.judgements_needed == 2
     assert not Decision.objects.filter(row=row).exists()
     assert not ReviewLease.objects.filter(pk=nxt.pk).exists()
-    again = services.lease_next_row(validator=v2, policy=NO_GOLD)
+    again = leasing.lease_next_row(validator=v2, policy=NO_GOLD)
     assert again.row_id == row.pk
     services.judge_row(
         validator=v2, lease_id=again.pk, slot=slot_for(row, v2, row.candidate_ids[0])
@@ -153,10 +154,10 @@ def test_undo_window(run, validators, cfg):
 def test_skip_is_not_handed_out_again(run, validators):
     route_run(run=run, accept=None, review=0.0)
     v = validators[0]
-    lease = services.lease_next_row(validator=v, policy=NO_GOLD)
+    lease = leasing.lease_next_row(validator=v, policy=NO_GOLD)
     services.skip_row(validator=v, lease_id=lease.pk)
-    assert services.lease_next_row(validator=v, policy=NO_GOLD).row_id != lease.row_id
-    assert services.lease_next_row(validator=validators[1], policy=NO_GOLD).row_id == lease.row_id
+    assert leasing.lease_next_row(validator=v, policy=NO_GOLD).row_id != lease.row_id
+    assert leasing.lease_next_row(validator=validators[1], policy=NO_GOLD).row_id == lease.row_id
 
 
 def test_gold_rows_are_mixed_in(run, validators):
@@ -168,7 +169,7 @@ def test_gold_rows_are_mixed_in(run, validators):
     row = judge(v, policy=NO_GOLD)
     assert row.kind == "review"
     # the page data of a gold row has the same keys as that of a review row
-    gold_lease = services.lease_next_row(validator=validators[1], policy=always_gold)
+    gold_lease = leasing.lease_next_row(validator=validators[1], policy=always_gold)
     page = review_page(lease=gold_lease, validator=validators[1])
     assert set(page) == {"lease_id", "query", "slots", "show_extras", "expires_at"}
     assert "price" not in page["query"]
@@ -178,7 +179,7 @@ def test_gold_rows_do_not_create_decisions(run, validators):
     route_run(run=run, accept=0.8, review=0.5)
     gold_lease = None
     for v in validators[:2]:  # two agree: decided
-        gold_lease = services.lease_next_row(validator=v, policy=LeasePolicy(gold_rate=1.0))
+        gold_lease = leasing.lease_next_row(validator=v, policy=LeasePolicy(gold_rate=1.0))
         services.judge_row(validator=v, lease_id=gold_lease.pk, slot=0)
     row = ReviewRow.objects.get(pk=gold_lease.row_id)
     assert row.status == "decided"

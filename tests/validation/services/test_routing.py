@@ -7,7 +7,7 @@ import pytest
 from matching.models import MatchRun, Offer
 from matching.selectors import RunNotDone
 from validation.models import Decision, Judgement, ReviewRow, Routing
-from validation.services import review as review_services
+from validation.services import leasing as leasing_services
 from validation.services.routing import route_run
 
 from ..helpers import NO_GOLD, judge, judge_row
@@ -68,7 +68,7 @@ def test_rerouting_keeps_judgements_and_closes_rows(run, validators):
     assert row.status == "closed"
     assert Judgement.objects.filter(row=row).count() == 1
     assert s["n_review_rows_closed"] == sum(1 for x in sims if x <= row.top1_similarity)
-    assert review_services.lease_next_row(validator=validators[1], policy=NO_GOLD).row_id != row.pk
+    assert leasing_services.lease_next_row(validator=validators[1], policy=NO_GOLD).row_id != row.pk
     # bring it back
     route_run(run=run, accept=None, review=0.0)
     row.refresh_from_db()
