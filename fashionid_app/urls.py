@@ -23,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("", include("validation.urls")),
+    path("", include("operations.urls")),
     # Media behind login and role: validators read offer images only, admins everything
     # (views.may_read_media). Behind a real web server this is where X-Accel-Redirect would go.
     path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", views.protected_media, name="media"),

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.static import serve
 
+from operations import selectors as operations_selectors
 from validation.permissions import admin_required, is_admin, is_validator
 
 # Where the catalogue import stores offer images under MEDIA_ROOT (originals and the 254x367
@@ -20,10 +21,12 @@ OFFER_IMAGES_DIR = "offers/"
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each role to its start page: admins to the runs, validators to the review queue."""
-    target = "validation:runs" if is_admin(request.user) else "validation:review"
+    """Admins: what needs attention (open review rows, failed jobs, runs not yet routed) and
+    where to start work; validators are sent to the review queue."""
+    if is_admin(request.user):
+        return render(request, "home.html", {"attention": operations_selectors.attention()})
     try:
-        return redirect(reverse(target))
+        return redirect(reverse("validation:review"))
     except NoReverseMatch:
         return render(request, "home.html")
 
