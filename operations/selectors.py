@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.db.models import Count
 from django.utils import timezone
@@ -92,7 +93,8 @@ def job_row(job: PipelineJob) -> JobRow:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        title=f"#{job.pk} {job.get_kind_display()}",
+        title=f"job #{job.pk}" + (f" by {job.created_by}" if job.created_by_id else ""),
+        detail=next((s["detail"] for s in reversed(job.stages) if s.get("detail")), ""),
         error=job.error,
         job=job,
         run_id=job.run_id,
@@ -104,7 +106,7 @@ def recent_jobs(*, limit: int = RECENT) -> list[JobRow]:
     """The newest jobs of every kind, newest first: chains started from the web, and the
     imports, exports, match runs, trainings and routings made outside a chain (commands, the
     triage page, the API of the queues), read from the rows that record them."""
-    chains = list(PipelineJob.objects.select_related("run", "model")[:limit])
+    chains = list(PipelineJob.objects.select_related("run", "model", "created_by")[:limit])
     in_chain_runs = set(PipelineJob.objects.exclude(run=None).values_list("run_id", flat=True))
     in_chain_models = set(
         PipelineJob.objects.filter(kind=PipelineJob.Kind.TRAIN)
@@ -120,7 +122,7 @@ def recent_jobs(*, limit: int = RECENT) -> list[JobRow]:
                 created_at=b.started_at,
                 started_at=b.started_at,
                 finished_at=b.finished_at,
-                title=f"import #{b.pk} {b.source}",
+                title=f"import #{b.pk} {Path(b.source).name or b.source}",
                 detail=f"{b.n_imported} new, {b.n_updated} updated, {b.n_rejected} rejected",
                 batch_id=b.pk,
             )
