@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.failures import failure_message
 from matching import selectors as matching_selectors
+from matching.services import matching as matching_service
 from operations.models import PipelineJob
 
 Kind = PipelineJob.Kind
@@ -179,8 +180,9 @@ def job_is_interrupted(job: PipelineJob, *, now: dt.datetime | None = None) -> b
 
 
 def mark_stale_jobs() -> int:
-    """Mark running jobs whose process is gone as interrupted (the stage they were in: its
-    service leaves nothing half-done, e.g. a match run is marked failed by the next match)."""
+    """Mark running jobs whose process is gone as interrupted, and the match runs such a
+    process left "running" as failed (interrupted; they never have half-stored candidates)."""
+    matching_service.fail_stale_runs()
     n = 0
     for job in PipelineJob.objects.filter(status=Status.RUNNING):
         if not job_is_interrupted(job):

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 from django.utils import timezone
 
+from demo.synthetic_run import create_synthetic_run
 from matching import selectors as matching_selectors
 from matching.models import MatchRun, OfferEmbedding, ProjectionModel
 from operations import chain, services
@@ -100,6 +101,13 @@ def test_a_running_job_whose_process_is_gone_is_marked_interrupted():
         )
     alive = services.create_job(kind=Kind.MATCH, params={})
     services.check_begin_stage(job_id=alive.pk, stage="encode")  # this test's own pid
+    # the match run such a process left behind is failed too (the next match would do it)
+    run = create_synthetic_run(n_queries=3, seed=1)
+    MatchRun.objects.filter(pk=run.pk).update(
+        status=MatchRun.Status.RUNNING,
+        worker_host=matching_selectors.this_host(),
+        worker_pid=dead.pid,
+    )
 
     assert services.mark_stale_jobs() == 2
     states = dict(PipelineJob.objects.values_list("pk", "status"))
@@ -108,6 +116,9 @@ def test_a_running_job_whose_process_is_gone_is_marked_interrupted():
     here.refresh_from_db()
     assert here.stages[0]["status"] == "interrupted" and here.error == services.INTERRUPTED
     assert here.worker_host == matching_selectors.this_host()
+    run.refresh_from_db()
+    assert run.status == MatchRun.Status.FAILED and run.error.startswith("interrupted")
+    assert not run.candidates.exists()
 
 
 def test_a_stage_of_a_finished_job_does_not_run_again():
