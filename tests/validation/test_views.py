@@ -61,8 +61,9 @@ def test_users_without_role_cannot_review(client, routed):
 def test_home_redirects_by_role(client, routed, validators, admin_user):
     login(client, validators[0])
     assert client.get("/")["Location"] == reverse("validation:review")
-    login(client, admin_user)
-    assert client.get("/")["Location"] == reverse("validation:runs")
+    login(client, admin_user)  # admins: the home page, what needs attention (issue 12.2)
+    page = client.get("/").content.decode()
+    assert "Needs attention" in page and reverse("validation:runs") in page
 
 
 def test_review_page_hides_ids_scores_and_gold(client, routed, validators):
