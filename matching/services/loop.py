@@ -153,7 +153,8 @@ def record_review_decision(
 
 def _withdraw(qs, *, now: datetime) -> int:
     """Delete these verdicts: links they made go, automatic acceptances they had overridden
-    (superseded) count again and are applied again."""
+    (superseded) count again and are applied again, and so is an acceptance that one of the
+    deleted rejections had beaten (the pair's strongest verdict left)."""
     gone = [(v.pk, v.query_offer_id, v.candidate_offer_id, v.verdict) for v in qs]
     if not gone:
         return 0
@@ -173,6 +174,11 @@ def _withdraw(qs, *, now: datetime) -> int:
         v.superseded_by, v.superseded_at = None, None
         if v.verdict == PairVerdict.Verdict.ACCEPTED:
             product_writes.apply_accept(v, now=now)
+    for _, q, c, verdict in gone:
+        if verdict == PairVerdict.Verdict.REJECTED:
+            left = product_writes.strongest_verdict(q, c)
+            if left is not None and left.verdict == PairVerdict.Verdict.ACCEPTED:
+                product_writes.apply_accept(left, now=now)
     return len(gone)
 
 

@@ -58,6 +58,12 @@ def _links(member_ids: Iterable[int]) -> dict[tuple[int, int], vrules.Verdict]:
     return vrules.strongest_by_pair(facts)
 
 
+def strongest_verdict(a: int, b: int) -> PairVerdict | None:
+    """The verdict that links or separates a and b now (either orientation, not superseded)."""
+    best = _links([a, b]).get((min(a, b), max(a, b)))
+    return None if best is None else PairVerdict.objects.get(pk=best.pk)
+
+
 def _pair_edges(member_ids: Iterable[int]) -> list[tuple[int, int]]:
     """Accepted links among these offers: pairs whose strongest verdict accepts."""
     return [pair for pair, v in _links(member_ids).items() if v.verdict == vrules.ACCEPTED]
