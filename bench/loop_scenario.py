@@ -18,6 +18,9 @@
    identical across the two exports.
 6. The API (Django's test client): /api/v1/products/ with a token from create_api_token holds
    the export's offers and keys; 401 without a token.
+7. Product conflicts: conflict rows created by each routing, automatic acceptances withdrawn
+   by human ones (superseded verdicts); simulate_validators again decides the re-run's conflict
+   rows; export_products a third time: no offer changes its key (offers may leave a product).
 
 Every step runs `manage.py` as a subprocess on a throw-away FASHIONID_VAR_DIR (SQLite there by
 default, or --database-url); the checks read the same database through the ORM (django.setup()
@@ -170,7 +173,7 @@ def main() -> int:
     from django.urls import reverse
 
     from matching.models import MatchRun, Offer, PairVerdict, ProductConflict
-    from validation.models import Decision, ReviewRow
+    from validation.models import Decision, ReviewRow, Routing
 
     truth = {}
     with truth_path.open(newline="", encoding="utf-8") as f:
@@ -282,6 +285,36 @@ def main() -> int:
                 api_keys[k] = prod["key"]
         url = body.get("next")
     api_same = status_ok and api_dup == 0 and api_keys == keys2
+
+    # 7. conflicts: rows created per routing, decided by the simulated validators
+    def conflict_rows_created(run):
+        return sum(
+            rt.summary.get("n_conflict_rows_created", 0) for rt in Routing.objects.filter(run=run)
+        )
+
+    n_crows1, n_crows2 = conflict_rows_created(run1), conflict_rows_created(run2)
+    n_superseded = PairVerdict.objects.filter(superseded_by__isnull=False).count()
+    r.manage("simulate_validators", "latest", "--validators", "5", "--tpr", "0.9", "--fpr",
+             "0.02", "--truth", str(truth_path))  # fmt: skip
+    crows = ReviewRow.objects.filter(kind="conflict")
+    n_crows = crows.count()
+    n_crows_decided = crows.filter(status="decided").count()
+    n_crows_open = crows.filter(status="open").count()
+    judged = [
+        (r_.decision, r_.truth, r_.truth_offer_id)
+        for r_ in crows.filter(status="decided").exclude(truth="unknown")
+    ]
+    n_crows_right = sum(
+        1 for d, t, o in judged if (t == "match" and d == str(o)) or (t == "none" and d == "none")
+    )
+    n_conflicts_resolved = ProductConflict.objects.filter(status="resolved").count()
+    n_conflicts_open = ProductConflict.objects.filter(status="open").count()
+    export3 = work / "products-3.csv"
+    r.manage("export_products", "--out", str(export3))
+    keys3, dup3 = export_checks(read_export(export3))
+    key_changed3 = sum(1 for k in keys2.keys() & keys3.keys() if keys2[k] != keys3[k])
+    left3 = len(keys2.keys() - keys3.keys())
+    joined3 = len(keys3.keys() - keys2.keys())
     total = time.perf_counter() - t_start
 
     def fmt(x):
@@ -319,6 +352,21 @@ def main() -> int:
         ("API /products/ with token = export 2 (offers and keys)", api_same, "yes", api_same),
         ("API without token / unknown token", f"{no_token} / {bad_token}", "401 / 401",
          no_token == 401 and bad_token == 401),
+        ("automatic accepts withdrawn by a human accept (superseded)", n_superseded, "(info)",
+         None),
+        ("conflict rows created: route of run 1 / of the re-run", f"{n_crows1} / {n_crows2}",
+         "(info)", None),
+        ("conflict rows: all / decided / open after simulate_validators",
+         f"{n_crows} / {n_crows_decided} / {n_crows_open}", "(info)", None),
+        ("conflict rows decided as the truth file says (of those with truth)",
+         f"{n_crows_right} / {len(judged)}", "(info)", None),
+        ("product conflicts resolved / open (open: admin only or undecided)",
+         f"{n_conflicts_resolved} / {n_conflicts_open}", "(info)", None),
+        ("export 3 (after the conflict rows): offers; left / joined since export 2",
+         f"{len(keys3)}; {left3} / {joined3}", "(info)", None),
+        ("offers listed more than once (export 3)", dup3, "0", dup3 == 0),
+        ("offers whose product key changed between exports 2 and 3", key_changed3, "0",
+         key_changed3 == 0),
     ]  # fmt: skip
     print("\ncommands and their wall time:")
     for shown, dt in r.log:

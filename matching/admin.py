@@ -315,12 +315,29 @@ class ProductMembershipAdmin(admin.ModelAdmin):
 
 @admin.register(ProductConflict)
 class ProductConflictAdmin(admin.ModelAdmin):
-    """Accepted pairs (or rejections) the products could not absorb, for an admin to resolve."""
+    """Accepted pairs (or rejections) the products could not absorb. Those with a question go
+    to validators as conflict rows (validation); the others are for an admin to resolve."""
 
-    list_display = ("id", "status", "reason", "offers", "product_keys", "created_at")
+    list_display = ("id", "status", "reason", "offers", "in_review", "created_at")
     list_filter = ("status",)
-    readonly_fields = ("verdict", "reason", "offer_ids", "product_keys", "created_at", "offers")
+    readonly_fields = (
+        "verdict",
+        "reason",
+        "offer_ids",
+        "product_keys",
+        "created_at",
+        "offers",
+        "query_offer",
+        "candidate_ids",
+        "resolved_at",
+        "resolved_by_row_id",
+        "resolution",
+    )
     fields = ("status", *readonly_fields)
+
+    @admin.display(description="review question", boolean=True)
+    def in_review(self, conflict: ProductConflict) -> bool:
+        return conflict.query_offer_id is not None
 
     @admin.display(description="offers involved")
     def offers(self, conflict: ProductConflict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -10,7 +11,14 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from matching import verdicts as vrules
-from matching.models import Offer, PairVerdict, Product, ProductEvent, ProductMembership
+from matching.models import (
+    Offer,
+    PairVerdict,
+    Product,
+    ProductConflict,
+    ProductEvent,
+    ProductMembership,
+)
 
 EXPORT_COLUMNS = ("offer_id", "shop", "product_key", "decided_by", "updated_at")
 
@@ -29,6 +37,7 @@ def verdict_fact(v: PairVerdict) -> vrules.Verdict:
         votes_for=v.votes_for,
         votes_total=v.votes_total,
         similarity=v.similarity,
+        superseded=v.superseded_by_id is not None,
     )
 
 
@@ -66,6 +75,36 @@ def current_verdicts_for_queries(
 def decided_query_offers(query_offer_ids: Iterable[int]) -> set[int]:
     """Query offers with a valid decision (``match --new-only`` skips them)."""
     return vrules.decided_queries(current_verdicts_for_queries(query_offer_ids))
+
+
+@dataclass(frozen=True)
+class ConflictQuestion:
+    """An open product conflict validators can settle: which of ``candidate_ids`` (offer pks)
+    is the same product as ``query_offer_id`` (at most one can be)."""
+
+    conflict_id: int
+    query_offer_id: int
+    candidate_ids: tuple[int, ...]
+
+
+def open_conflict_questions() -> list[ConflictQuestion]:
+    """Open conflicts with a question, oldest first (conflicts without one are for admins)."""
+    return [
+        ConflictQuestion(conflict_id=pk, query_offer_id=q, candidate_ids=tuple(int(c) for c in cs))
+        for pk, q, cs in ProductConflict.objects.filter(
+            status=ProductConflict.Status.OPEN, query_offer__isnull=False
+        )
+        .order_by("created_at", "id")
+        .values_list("pk", "query_offer_id", "candidate_ids")
+        if len(cs) >= 2
+    ]
+
+
+def open_conflict_counts() -> dict[str, int]:
+    """Open conflicts: with a question (for review rows), and for admins only."""
+    qs = ProductConflict.objects.filter(status=ProductConflict.Status.OPEN)
+    with_question = len(open_conflict_questions())
+    return {"with_question": with_question, "admin_only": qs.count() - with_question}
 
 
 def product_by_key(key: str) -> Product:

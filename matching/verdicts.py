@@ -4,7 +4,9 @@ A verdict is a decision on a pair (query offer, candidate offer): ``accepted`` o
 from ``auto`` (routing) or ``human`` (a decided review row). It stores both offers' content
 hashes and is *valid* only while both offers still have them: it goes stale once either offer
 changes. Among the valid verdicts of one pair, a human verdict beats an automatic one and a newer
-one of the same source beats an older one (:func:`current_verdicts`).
+one of the same source beats an older one (:func:`current_verdicts`). A verdict *superseded* by
+a human verdict it conflicts with (an automatic acceptance that a human acceptance overrides,
+matching/products.py: human_overrides) no longer counts anywhere, valid or not.
 
 A new run reuses them (:func:`reuse`):
 
@@ -43,6 +45,7 @@ class Verdict:
     votes_for: int = 0
     votes_total: int = 0
     similarity: float | None = None
+    superseded: bool = False  # withdrawn by a human verdict it conflicts with (not counted)
 
     @property
     def pair(self) -> tuple[int, int]:
@@ -68,7 +71,7 @@ def current_verdicts(
     """The verdict that counts per pair: valid only; human over auto, then newer over older."""
     best: dict[tuple[int, int], Verdict] = {}
     for v in verdicts:
-        if not is_valid(v, hashes=hashes):
+        if v.superseded or not is_valid(v, hashes=hashes):
             continue
         have = best.get(v.pair)
         if have is None or _strength(v) > _strength(have):
@@ -171,8 +174,33 @@ def strongest_by_pair(verdicts: Iterable[Verdict]) -> dict[tuple[int, int], Verd
     products (staleness only decides whether a new run may reuse a verdict)."""
     best: dict[tuple[int, int], Verdict] = {}
     for v in verdicts:
+        if v.superseded:
+            continue
         key = (min(v.pair), max(v.pair))
         have = best.get(key)
         if have is None or _strength(v) > _strength(have):
             best[key] = v
     return best
+
+
+def oriented(
+    verdicts: Sequence[NewVerdict], *, existing: Iterable[tuple[int, int]]
+) -> list[NewVerdict]:
+    """The verdicts with each pair turned the way it is already stored (``existing``: (query,
+    candidate) pairs with a stored verdict), so a verdict on a pair that a run saw as (q, c)
+    is found again by :func:`reuse` for query q (a conflict row may ask about it from c's side).
+    A pair stored only the other way round is flipped; any other pair is left as it is."""
+    have = set(existing)
+    out = []
+    for v in verdicts:
+        q, c = v.query_offer_id, v.candidate_offer_id
+        if (c, q) in have and (q, c) not in have:
+            v = NewVerdict(
+                query_offer_id=c,
+                candidate_offer_id=q,
+                verdict=v.verdict,
+                source=v.source,
+                similarity=v.similarity,
+            )
+        out.append(v)
+    return out

@@ -3,9 +3,10 @@
 The services apply a policy to the open rows a validator may judge (not judged or skipped by
 them, with room for another judgement). A policy says
 
-* in which order to try the pools (``review`` rows, ``gold`` rows): gold first with probability
-  ``gold_rate``, so gold rows are mixed into the queue at that rate while gold rows remain; when
-  the preferred pool is empty the other one is used;
+* in which order to try the pools (``review`` rows, ``gold`` rows, ``conflict`` rows): gold first
+  with probability ``gold_rate``, so gold rows are mixed into the queue at that rate while gold
+  rows remain; otherwise conflict rows (few, and they hold products back) before review rows;
+  when the preferred pool is empty the next one is used;
 * how to order rows inside a pool: ``ORDERINGS`` maps a rule name to model field names for
   ``order_by``; the default "partly judged first" hands out rows that already have judgements
   before fresh ones (rows finish sooner), then the oldest row first.
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 REVIEW = "review"
 GOLD = "gold"
+CONFLICT = "conflict"
 
 # rows picked and locked per lease attempt (the first one that passes the re-check is leased)
 LEASE_WINDOW = 3
@@ -40,10 +42,10 @@ class LeasePolicy:
     ordering: str = "partly_judged_first"
     rng: random.Random = field(default_factory=random.Random)
 
-    def pools(self) -> tuple[str, str]:
+    def pools(self) -> tuple[str, ...]:
         if self.gold_rate > 0 and self.rng.random() < self.gold_rate:
-            return (GOLD, REVIEW)
-        return (REVIEW, GOLD)
+            return (GOLD, CONFLICT, REVIEW)
+        return (CONFLICT, REVIEW, GOLD)
 
     def order_by(self) -> tuple[str, ...]:
         return ORDERINGS[self.ordering]

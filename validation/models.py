@@ -5,7 +5,12 @@ Invariants (kept by validation/services/ under row locks):
 * A ReviewRow is one query offer of a run with its top-k candidates (``candidate_ids`` is the
   rank-ordered snapshot). ``kind`` is ``review`` (in the review band: its decision is exported)
   or ``gold`` (outside the band, answer known from product ids, mixed into the queue to measure
-  validators). Gold rows look exactly like review rows on the page.
+  validators). Gold rows look exactly like review rows on the page. ``conflict`` rows ask
+  validators to settle a product conflict (matching's ProductConflict: which of these offers is
+  the same product as the query offer?); they are created when a run is routed (one per
+  conflict, ``conflict`` set), are judged and decided like review rows, and their decision
+  resolves the conflict instead of deciding the run's query (no Decision). A run has at most one
+  review or gold row per query offer; a conflict row may share its query offer with one.
 * ``n_judgements`` counts the row's active (not undone) judgements; ``judgements_needed`` is what
   validation/aggregation.py says the row needs now: with early decision (the default) the fewest
   judgements after which the row can be decided (2 for a fresh row under a majority of three, 3
@@ -21,7 +26,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from matching.models import MatchRun, Offer
+from matching.models import MatchRun, Offer, ProductConflict
 
 
 class ReviewSettings(models.Model):
@@ -108,6 +113,7 @@ class ReviewRow(models.Model):
     class Kind(models.TextChoices):
         REVIEW = "review"
         GOLD = "gold"
+        CONFLICT = "conflict"
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -144,11 +150,23 @@ class ReviewRow(models.Model):
     votes_for = models.PositiveSmallIntegerField(default=0)
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    conflict = models.OneToOneField(
+        ProductConflict,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="kind conflict: the product conflict this row settles",
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "query_offer"], name="row_unique_query")
+            models.UniqueConstraint(
+                fields=["run", "query_offer"],
+                condition=~Q(kind="conflict"),
+                name="row_unique_query",
+            )
         ]
         indexes = [
             models.Index(fields=["run", "status", "kind", "n_judgements"]),

@@ -38,6 +38,12 @@ class PairVerdict(models.Model):
     query_hash = models.CharField(max_length=64, blank=True)
     candidate_hash = models.CharField(max_length=64, blank=True)
     decided_at = models.DateTimeField()
+    # an automatic acceptance overridden by a human acceptance it conflicted with: it no longer
+    # counts (matching.verdicts); undoing the human verdict restores it (services/loop.py)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-decided_at", "-id"]
@@ -120,7 +126,11 @@ class ProductEvent(models.Model):
 
 
 class ProductConflict(models.Model):
-    """An accepted pair (or a rejection) that products could not absorb: shown to admins."""
+    """An accepted pair (or a rejection) that products could not absorb.
+
+    With a question (``query_offer`` and the competing ``candidate_ids``) validation puts it in
+    the review queue as a conflict row; its decision resolves it (services/conflicts.py).
+    Without one it is for admins (Django admin, *Product conflicts*)."""
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -132,9 +142,25 @@ class ProductConflict(models.Model):
     product_keys = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
+    query_offer = models.ForeignKey(
+        Offer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="the offer the question is about (empty: admins only, no review row)",
+    )
+    candidate_ids = models.JSONField(
+        default=list, blank=True, help_text="the offers competing for the query offer (pks)"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # validation's ReviewRow that decided it (matching does not import validation: a plain id)
+    resolved_by_row_id = models.PositiveIntegerField(null=True, blank=True)
+    resolution = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status"])]
 
     def __str__(self) -> str:
         return f"conflict #{self.pk}: {self.reason}"

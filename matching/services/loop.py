@@ -1,8 +1,10 @@
 """Writes of the loop: verdicts remembered across runs and the products they build.
 
 Rules: matching/verdicts.py (reuse, staleness, precedence) and matching/products.py (clusters,
-stable keys). Callers: validation's routing (automatic verdicts of a run) and review (human
-verdicts of a decided row) call down into this module; matching never imports validation.
+stable keys); the product writes themselves: matching/services/products.py; decided conflict
+rows: matching/services/conflicts.py. Callers: validation's routing (automatic verdicts of a
+run) and review (human verdicts of a decided row) call down into this module; matching never
+imports validation.
 
 Concurrency: every write runs in one transaction that first locks the shops of the offers
 involved (``select_for_update``, in pk order), so two verdicts touching the same shops apply one
@@ -12,221 +14,17 @@ product) back the rules up.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from matching import loop_selectors
-from matching import products as prules
 from matching import verdicts as vrules
-from matching.models import (
-    Offer,
-    PairVerdict,
-    Product,
-    ProductConflict,
-    ProductEvent,
-    ProductMembership,
-    Shop,
-)
-
-
-def new_product_key() -> str:
-    return "P" + secrets.token_hex(6).upper()
-
-
-def _lock_shops(offer_ids: Iterable[int]) -> None:
-    shop_ids = sorted(
-        set(Offer.objects.filter(pk__in=set(offer_ids)).values_list("shop_id", flat=True))
-    )
-    list(Shop.objects.select_for_update().filter(pk__in=shop_ids).order_by("pk").values_list("pk"))
-
-
-def _view(product: Product) -> prules.ProductView:
-    members = list(ProductMembership.objects.filter(product=product))
-    return prules.ProductView(
-        key=product.key,
-        created_at=product.created_at,
-        members={m.offer_id: m.shop_id for m in members},
-        joined={m.offer_id: m.joined_at for m in members},
-    )
-
-
-def _pair_edges(member_ids: Iterable[int]) -> list[tuple[int, int]]:
-    """Accepted links among these offers: pairs whose strongest verdict accepts."""
-    ids = list(member_ids)
-    facts = [
-        loop_selectors.verdict_fact(v)
-        for v in PairVerdict.objects.filter(query_offer_id__in=ids, candidate_offer_id__in=ids)
-    ]
-    return [
-        pair for pair, v in vrules.strongest_by_pair(facts).items() if v.verdict == vrules.ACCEPTED
-    ]
-
-
-def _event(
-    product: Product, kind: str, *, reason: str, verdict: PairVerdict | None, now, **details
-):
-    ProductEvent.objects.create(
-        product=product, kind=kind, at=now, reason=reason[:500], verdict=verdict, details=details
-    )
-
-
-def _conflict(change: prules.Change, *, verdict: PairVerdict, now: datetime) -> ProductConflict:
-    conflict = ProductConflict.objects.create(
-        verdict=verdict,
-        reason=change.reason[:500],
-        offer_ids=list(change.offers),
-        product_keys=list(change.keys),
-        created_at=now,
-    )
-    for product in Product.objects.filter(key__in=change.keys):
-        _event(
-            product,
-            ProductEvent.Kind.CONFLICT,
-            reason=change.reason,
-            verdict=verdict,
-            now=now,
-            conflict=conflict.pk,
-            offers=list(change.offers),
-        )
-    return conflict
-
-
-def _apply_accept(verdict: PairVerdict, *, now: datetime) -> str:
-    a, b = verdict.query_offer_id, verdict.candidate_offer_id
-    shops = dict(Offer.objects.filter(pk__in=[a, b]).values_list("pk", "shop_id"))
-    memberships = {
-        m.offer_id: m
-        for m in ProductMembership.objects.filter(offer_id__in=[a, b]).select_related("product")
-    }
-    product_of = {o: m.product.key for o, m in memberships.items()}
-    products = {m.product.key: m.product for m in memberships.values()}
-    for p in Product.objects.filter(key__in=products).select_for_update().order_by("pk"):
-        products[p.key] = p
-    change = prules.plan_accept(
-        a=a,
-        b=b,
-        shops=shops,
-        product_of=product_of,
-        products={k: _view(p) for k, p in products.items()},
-    )
-    source = verdict.source
-    if change.kind == prules.CREATED:
-        product = Product.objects.create(key=new_product_key(), created_at=now)
-        ProductMembership.objects.bulk_create(
-            [
-                ProductMembership(
-                    offer_id=o,
-                    shop_id=shops[o],
-                    product=product,
-                    decided_by=source,
-                    joined_at=now,
-                    updated_at=now,
-                )
-                for o in change.add
-            ]
-        )
-        _event(
-            product,
-            ProductEvent.Kind.CREATED,
-            reason=change.reason,
-            verdict=verdict,
-            now=now,
-            offers=list(change.add),
-        )
-    elif change.kind == prules.GROWN:
-        product = products[change.key]
-        (o,) = change.add
-        ProductMembership.objects.create(
-            offer_id=o,
-            shop_id=shops[o],
-            product=product,
-            decided_by=source,
-            joined_at=now,
-            updated_at=now,
-        )
-        _event(
-            product,
-            ProductEvent.Kind.GROWN,
-            reason=change.reason,
-            verdict=verdict,
-            now=now,
-            offers=[o],
-        )
-    elif change.kind == prules.MERGED:
-        survivor, absorbed = products[change.key], products[change.absorbed]
-        ProductMembership.objects.filter(product=absorbed).update(product=survivor, updated_at=now)
-        Product.objects.filter(alias_of=absorbed).update(alias_of=survivor)
-        absorbed.alias_of = survivor
-        absorbed.save(update_fields=["alias_of"])
-        for p in (survivor, absorbed):
-            _event(
-                p,
-                ProductEvent.Kind.MERGED,
-                reason=change.reason,
-                verdict=verdict,
-                now=now,
-                survivor=survivor.key,
-                absorbed=absorbed.key,
-                offers=list(change.add),
-            )
-    elif change.kind == prules.CONFLICT:
-        _conflict(change, verdict=verdict, now=now)
-    elif change.kind == prules.NOOP and source == PairVerdict.Source.HUMAN and change.key:
-        # humans confirmed a pair already in one product: its offers are now decided by humans
-        ProductMembership.objects.filter(offer_id__in=[a, b]).exclude(decided_by=source).update(
-            decided_by=source, updated_at=now
-        )
-    return change.kind
-
-
-def _unlink(a: int, b: int, *, human: bool, verdict: PairVerdict | None, now: datetime) -> str:
-    """The link a-b may be gone (a rejection, a withdrawn auto verdict): split if it was."""
-    ma = ProductMembership.objects.filter(offer_id=a).select_related("product").first()
-    mb = ProductMembership.objects.filter(offer_id=b).first()
-    if ma is None or mb is None or ma.product_id != mb.product_id:
-        return prules.NOOP
-    product = Product.objects.select_for_update().get(pk=ma.product_id)
-    view = _view(product)
-    edges = [e for e in _pair_edges(view.members) if set(e) != {a, b}]
-    if (min(a, b), max(a, b)) in _pair_edges([a, b]):
-        return prules.NOOP  # the pair's strongest verdict still accepts
-    change = prules.plan_unlink(a=a, b=b, product=view, edges=edges, human=human)
-    if change.kind == prules.CONFLICT:
-        if verdict is not None:
-            _conflict(change, verdict=verdict, now=now)
-        return change.kind
-    if change.kind == prules.NOOP:
-        return change.kind
-    ProductMembership.objects.filter(offer_id__in=change.removed).delete()
-    new_keys = []
-    for part in change.parts:
-        new = Product.objects.create(key=new_product_key(), created_at=now)
-        new_keys.append(new.key)
-        ProductMembership.objects.filter(offer_id__in=part).update(product=new, updated_at=now)
-        _event(
-            new,
-            ProductEvent.Kind.CREATED,
-            reason=f"split off {product.key}: {change.reason}",
-            verdict=verdict,
-            now=now,
-            offers=sorted(part),
-            split_from=product.key,
-        )
-    kind = ProductEvent.Kind.SPLIT if change.kind == prules.SPLIT else ProductEvent.Kind.SHRUNK
-    _event(
-        product,
-        kind,
-        reason=change.reason,
-        verdict=verdict,
-        now=now,
-        removed=sorted(change.removed),
-        new_keys=new_keys,
-    )
-    return change.kind
+from matching.models import PairVerdict
+from matching.services import products as product_writes
+from matching.services.products import new_product_key  # noqa: F401 (re-exported)
 
 
 def _create_verdicts(
@@ -266,15 +64,16 @@ def _create_verdicts(
     )
 
 
-def _apply(verdict: PairVerdict, *, now: datetime) -> str:
+def _apply(verdict: PairVerdict, *, now: datetime, keep: int | None = None) -> str:
     if verdict.verdict == PairVerdict.Verdict.ACCEPTED:
-        return _apply_accept(verdict, now=now)
-    return _unlink(
+        return product_writes.apply_accept(verdict, now=now)
+    return product_writes.unlink(
         verdict.query_offer_id,
         verdict.candidate_offer_id,
         human=verdict.source == PairVerdict.Source.HUMAN,
         verdict=verdict,
         now=now,
+        keep=keep,
     )
 
 
@@ -286,17 +85,23 @@ def record_verdicts(
     votes_for: int = 0,
     votes_total: int = 0,
     now: datetime | None = None,
+    keep: int | None = None,
 ) -> list[PairVerdict]:
     """Store verdicts (with both offers' current content hashes) and update the products.
 
     Rejections are applied first, then acceptances, so a decided row that moves a query from
-    one candidate to another leaves the old product before joining the new one.
+    one candidate to another leaves the old product before joining the new one. ``keep``: the
+    offer an acceptance among these verdicts joins (a decided conflict row's query): a rejection
+    leaves it in its product, with the key, so the accepted offer joins that product; if nothing
+    joins it after all, it leaves.
     """
     if not verdicts:
         return []
     now = now or timezone.now()
     with transaction.atomic():
-        _lock_shops(o for v in verdicts for o in (v.query_offer_id, v.candidate_offer_id))
+        product_writes.lock_shops(
+            o for v in verdicts for o in (v.query_offer_id, v.candidate_offer_id)
+        )
         rows = _create_verdicts(
             verdicts,
             run_id=run_id,
@@ -306,7 +111,9 @@ def record_verdicts(
             now=now,
         )
         for row in sorted(rows, key=lambda r: r.verdict != PairVerdict.Verdict.REJECTED):
-            _apply(row, now=now)
+            _apply(row, now=now, keep=keep)
+        if keep is not None:
+            product_writes.drop_if_alone(keep, verdict=rows[0], now=now)
     return rows
 
 
@@ -345,14 +152,33 @@ def record_review_decision(
 
 
 def _withdraw(qs, *, now: datetime) -> int:
-    gone = [(v.query_offer_id, v.candidate_offer_id, v.verdict) for v in qs]
+    """Delete these verdicts: links they made go, automatic acceptances they had overridden
+    (superseded) count again and are applied again, and so is an acceptance that one of the
+    deleted rejections had beaten (the pair's strongest verdict left)."""
+    gone = [(v.pk, v.query_offer_id, v.candidate_offer_id, v.verdict) for v in qs]
     if not gone:
         return 0
-    _lock_shops(o for q, c, _ in gone for o in (q, c))
-    qs.delete()
-    for q, c, verdict in gone:
+    restored = list(PairVerdict.objects.filter(superseded_by_id__in=[g[0] for g in gone]))
+    product_writes.lock_shops(
+        [o for _, q, c, _ in gone for o in (q, c)]
+        + [o for r in restored for o in (r.query_offer_id, r.candidate_offer_id)]
+    )
+    PairVerdict.objects.filter(pk__in=[r.pk for r in restored]).update(
+        superseded_by=None, superseded_at=None
+    )
+    PairVerdict.objects.filter(pk__in=[g[0] for g in gone]).delete()
+    for _, q, c, verdict in gone:
         if verdict == PairVerdict.Verdict.ACCEPTED:
-            _unlink(q, c, human=False, verdict=None, now=now)
+            product_writes.unlink(q, c, human=False, verdict=None, now=now)
+    for v in restored:
+        v.superseded_by, v.superseded_at = None, None
+        if v.verdict == PairVerdict.Verdict.ACCEPTED:
+            product_writes.apply_accept(v, now=now)
+    for _, q, c, verdict in gone:
+        if verdict == PairVerdict.Verdict.REJECTED:
+            left = product_writes.strongest_verdict(q, c)
+            if left is not None and left.verdict == PairVerdict.Verdict.ACCEPTED:
+                product_writes.apply_accept(left, now=now)
     return len(gone)
 
 

@@ -83,3 +83,33 @@ def test_verdicts_of_a_review_row():
     assert {x.verdict for x in none} == {v.REJECTED}
     with pytest.raises(ValueError, match="not among the shown"):
         v.verdicts_of_review(query_offer_id=1, shown=[10], choice=99)
+
+
+def test_a_superseded_verdict_counts_nowhere():
+    auto = v.Verdict(
+        pk=1,
+        query_offer_id=1,
+        candidate_offer_id=10,
+        verdict=v.ACCEPTED,
+        source=v.AUTO,
+        decided_at=T0,
+        query_hash="hq",
+        candidate_hash="hc",
+        superseded=True,
+    )
+    assert v.current_verdicts([auto], hashes=HASHES) == {}
+    assert v.strongest_by_pair([auto]) == {}
+    assert v.decided_queries(v.current_verdicts([auto], hashes=HASHES)) == set()
+    live = verdict(2, 1, 10, v.ACCEPTED, v.AUTO, minutes=-5)
+    assert v.strongest_by_pair([auto, live]) == {(1, 10): live}
+
+
+def test_oriented_turns_a_pair_the_way_it_is_stored():
+    new = v.verdicts_of_review(query_offer_id=10, shown=[1, 2], choice=2)
+    out = v.oriented(new, existing={(1, 10)})  # (1, 10) stored: 1 was the run's query
+    assert [(x.query_offer_id, x.candidate_offer_id, x.verdict) for x in out] == [
+        (1, 10, v.REJECTED),
+        (10, 2, v.ACCEPTED),  # not stored either way: as asked
+    ]
+    both = v.oriented(new, existing={(1, 10), (10, 1)})
+    assert (both[0].query_offer_id, both[0].candidate_offer_id) == (10, 1)  # stored both ways

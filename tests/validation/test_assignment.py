@@ -33,5 +33,5 @@ def test_gold_rate_of_lease_policy():
     policy = assignment.LeasePolicy(gold_rate=0.2, rng=random.Random(0))
     firsts = [policy.pools()[0] for _ in range(5000)]
     assert firsts.count("gold") / 5000 == pytest.approx(0.2, abs=0.02)
-    assert assignment.LeasePolicy(gold_rate=0).pools() == ("review", "gold")
+    assert assignment.LeasePolicy(gold_rate=0).pools() == ("conflict", "review", "gold")
     assert policy.order_by()[0] == "-n_judgements"

@@ -173,7 +173,13 @@ def test_plan_gold_rows_fill_the_pool_once_deterministically():
 def test_plan_values_are_the_model_choices():
     from validation.models import ReviewRow
 
-    assert {routing_plan.ROW_REVIEW, routing_plan.ROW_GOLD} == set(ReviewRow.Kind.values)
+    # (conflict rows are made by services/conflicts.py, not by the routing plan)
+    assert {routing_plan.ROW_REVIEW, routing_plan.ROW_GOLD, ReviewRow.Kind.CONFLICT} == set(
+        ReviewRow.Kind.values
+    )
+    from validation import assignment
+
+    assert {assignment.REVIEW, assignment.GOLD, assignment.CONFLICT} == set(ReviewRow.Kind.values)
     assert {routing_plan.ROW_OPEN, routing_plan.ROW_CLOSED} < set(ReviewRow.Status.values)
     assert {routing_plan.TRUTH_UNKNOWN, routing_plan.TRUTH_MATCH, routing_plan.TRUTH_NONE} == set(
         ReviewRow.Truth.values

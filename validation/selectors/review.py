@@ -57,6 +57,9 @@ def review_page(*, lease: ReviewLease, validator: AbstractBaseUser) -> dict:
         ],
         "show_extras": cfg.show_price_colour_sizes,
         "expires_at": lease.expires_at,
+        # a conflict row (issue 9) asks the same question; the page only words it for several
+        # offers of one product conflict (nothing about which pair was accepted, or any score)
+        "conflict": row.kind == ReviewRow.Kind.CONFLICT,
     }
 
 

@@ -119,7 +119,8 @@ def routing_calibration(*, run: MatchRun) -> routing.ModelCalibration | None:
 
 
 def reliability(*, run: MatchRun, n_bins: int = 10) -> dict | None:
-    """Predicted vs observed top-1 precision of the run's decided rows (review and gold).
+    """Predicted vs observed top-1 precision of the run's decided rows (review and gold; not
+    conflict rows).
 
     Predicted: the model's calibrated P(top-1 correct) at the row's top-1 similarity;
     observed: the validators' verdict chose the top-1 candidate. None for a run without a
@@ -131,6 +132,7 @@ def reliability(*, run: MatchRun, n_bins: int = 10) -> dict | None:
     rows = list(
         ReviewRow.objects.filter(run=run, status=ReviewRow.Status.DECIDED)
         .exclude(decision="")
+        .exclude(kind=ReviewRow.Kind.CONFLICT)  # no top-1 score: they settle product conflicts
         .values_list("top1_similarity", "candidate_ids", "decision")
     )
     scores = [r[0] for r in rows]

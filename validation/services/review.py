@@ -29,6 +29,7 @@ from validation.models import (
     ReviewSkip,
 )
 from validation.selectors import review as review_selectors
+from validation.services.conflicts import feed_conflict_decision
 from validation.services.leasing import (
     ReviewError,
     check_lease,
@@ -214,4 +215,6 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
             )
         else:
             loop_service.withdraw_review_decision(review_row_id=row.pk, now=now)
+    elif row.kind == ReviewRow.Kind.CONFLICT:  # settles a product conflict, decides no query
+        feed_conflict_decision(row=row, outcome=out, now=now)
     return out

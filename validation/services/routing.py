@@ -18,6 +18,7 @@ from matching.services import loop as loop_service
 from validation import aggregation, routing, routing_plan
 from validation.models import Decision, ReviewLease, ReviewRow, ReviewSettings, Routing
 from validation.selectors.routing import routing_preview
+from validation.services.conflicts import sync_conflict_rows
 
 
 def _query_facts(
@@ -136,7 +137,10 @@ def route_run(
     queries = _query_facts(left)
     now = timezone.now()
     with transaction.atomic():
-        rows = {r.pk: r for r in ReviewRow.objects.filter(run=run)}
+        rows = {
+            r.pk: r
+            for r in ReviewRow.objects.filter(run=run).exclude(kind=ReviewRow.Kind.CONFLICT)
+        }
         plan = routing_plan.plan_routing(
             queries=queries,
             existing=[
@@ -228,6 +232,8 @@ def route_run(
             ],
             now=now,
         )
+        # loop (issue 9): product conflicts validators can settle become conflict rows
+        conflicts = sync_conflict_rows(run=run, routing=rt)
         rt.n_auto = plan.bands[routing.AUTO]
         rt.n_review = plan.bands[routing.REVIEW]
         rt.n_dropped = plan.bands[routing.DROPPED]
@@ -253,6 +259,9 @@ def route_run(
             "n_reused_accepted": len(reuse.accepted),
             "n_reused_rejected": len(reuse.all_rejected),
             "n_rejected_candidates_dropped": reuse.n_rejected_dropped,
+            "n_conflict_rows_created": conflicts["created"],
+            "n_conflict_rows_closed": conflicts["closed"],
+            "n_conflicts_admin_only": conflicts["open_admin_only"],
         }
         rt.save()
     return rt.summary

@@ -171,7 +171,8 @@ def test_gold_rows_are_mixed_in(run, validators):
     # the page data of a gold row has the same keys as that of a review row
     gold_lease = leasing.lease_next_row(validator=validators[1], policy=always_gold)
     page = review_page(lease=gold_lease, validator=validators[1])
-    assert set(page) == {"lease_id", "query", "slots", "show_extras", "expires_at"}
+    assert set(page) == {"lease_id", "query", "slots", "show_extras", "expires_at", "conflict"}
+    assert page["conflict"] is False  # gold and review rows read the same
     assert "price" not in page["query"]
 
 

@@ -47,3 +47,7 @@ class Command(BaseCommand):
             f"  review rows: {s['n_review_rows_created']} new, {s['n_review_rows_closed']} closed; "
             f"gold rows: {s['n_gold']}"
         )
+        self.stdout.write(
+            f"  product conflicts: {s['n_conflict_rows_created']} new conflict rows, "
+            f"{s['n_conflict_rows_closed']} closed; {s['n_conflicts_admin_only']} for admins only"
+        )
