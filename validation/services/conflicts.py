@@ -92,9 +92,7 @@ def sync_conflict_rows(*, run: MatchRun, routing: Routing | None = None) -> dict
     return {"created": len(rows), "closed": len(stale), "open_admin_only": counts["admin_only"]}
 
 
-def feed_conflict_decision(
-    *, row: ReviewRow, outcome: aggregation.Outcome, now: datetime
-) -> None:
+def feed_conflict_decision(*, row: ReviewRow, outcome: aggregation.Outcome, now: datetime) -> None:
     """A conflict row was recomputed: a decision resolves its conflict (matching records the
     human verdicts and updates the products); no decision (an undo) reopens it."""
     if row.conflict_id is None:  # the conflict was withdrawn meanwhile: nothing to settle
@@ -110,6 +108,4 @@ def feed_conflict_decision(
             now=now,
         )
     else:
-        conflict_service.reopen_conflict(
-            conflict_id=row.conflict_id, review_row_id=row.pk, now=now
-        )
+        conflict_service.reopen_conflict(conflict_id=row.conflict_id, review_row_id=row.pk, now=now)

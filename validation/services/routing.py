@@ -138,8 +138,7 @@ def route_run(
     now = timezone.now()
     with transaction.atomic():
         rows = {
-            r.pk: r
-            for r in ReviewRow.objects.filter(run=run).exclude(kind=ReviewRow.Kind.CONFLICT)
+            r.pk: r for r in ReviewRow.objects.filter(run=run).exclude(kind=ReviewRow.Kind.CONFLICT)
         }
         plan = routing_plan.plan_routing(
             queries=queries,
