@@ -10,7 +10,8 @@ and as a German compound (``Herrenschuhe`` -> ``herren`` + ``schuhe``); German/F
 words are dropped; anything else (brands, model names, numbers) is kept as it is.
 
 Applied to both sides of a comparison (query and index titles alike), so English titles change
-only by spelling variants (``men's`` -> ``men``, ``gray`` -> ``grey``). A dictionary, not a
+only by spelling variants (``men's`` -> ``men``, ``gray`` -> ``grey``); English plurals and
+synonyms are left to the towers. A dictionary, not a
 translator: words outside it stay in their language. Pure Python, no Django.
 """
 
@@ -59,31 +60,36 @@ def vocabulary_checksum() -> str:
 
 
 def _single(word: str) -> str | None:
-    """The canonical form of one word, also when inflected or a German compound."""
+    """The canonical form of one word, also when inflected or a German compound. An English
+    word that is a key of its own (``shirt``, ``ring``) is not taken apart: ``shirts`` and
+    ``nightshirt`` stay as written, ``blaues`` and ``herrenshirt`` do not."""
     table = _table()
     if (word,) in table:
         return table[(word,)]
     for ending in INFLECTIONS:
         stem = word[: -len(ending)]
-        if word.endswith(ending) and len(stem) >= MIN_STEM and (stem,) in table:
+        if word.endswith(ending) and len(stem) >= MIN_STEM and table.get((stem,), stem) != stem:
             return table[(stem,)]
     for cut in range(MIN_STEM, len(word) - MIN_COMPOUND_TAIL + 1):
         head, tail = word[:cut], word[cut:]
         tail_canonical = table.get((tail,))
         if tail_canonical is None:
             continue
-        return f"{_compound_head(head)} {tail_canonical}"
+        head_canonical = _compound_head(head)
+        if tail_canonical == tail and head_canonical is None:
+            continue
+        return f"{head_canonical or head} {tail_canonical}"
     return None
 
 
-def _compound_head(head: str) -> str:
-    """The first part of a compound: canonical if known (also with a linking ``s``/``n``/``en``
-    dropped or the ``e`` of ``Baumwolle`` restored), else as written."""
+def _compound_head(head: str) -> str | None:
+    """The first part of a compound, canonical (also with a linking ``s``/``n``/``en`` dropped
+    or the ``e`` of ``Baumwolle`` restored), or None when unknown."""
     table = _table()
     for candidate in (head, head + "e", head[:-1], head[:-2]):
         if len(candidate) >= MIN_STEM and (candidate,) in table:
             return table[(candidate,)]
-    return head
+    return None
 
 
 def canonical_title(text: str | None) -> str:
