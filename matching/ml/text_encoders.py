@@ -1,8 +1,10 @@
-"""Frozen text towers: sentence-transformers models (e.g. the packaged MiniLM) and open_clip's
-text tower. Built by ``encoders.create_text_encoder`` from a spec string."""
+"""Frozen text towers: sentence-transformers models (e.g. the packaged MiniLM), open_clip's
+text tower, and any of them on canonical English titles (``canonical:<spec>``). Built by
+``encoders.create_text_encoder`` from a spec string."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,3 +91,25 @@ class OpenClipTextEncoder(TextEncoder):
                 tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
                 chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
         return np.concatenate(chunks)
+
+
+class CanonicalTextEncoder(TextEncoder):
+    """Another text tower on :func:`~matching.ml.text_normalise.canonical_title` text: German and
+    French colour, garment, gender and fashion words become English before the (English) tower
+    reads them. Spec ``canonical:<inner spec>``; the checksum covers the inner weights and the
+    dictionaries, so cached embeddings are not reused after either changes."""
+
+    def __init__(self, *, spec: str, inner: TextEncoder) -> None:
+        from .text_normalise import vocabulary_checksum
+
+        self.inner = inner
+        self.spec = spec
+        self.dim = inner.dim
+        self.device = inner.device
+        digest = hashlib.sha256(f"{inner.weights_checksum}|{vocabulary_checksum()}".encode())
+        self.weights_checksum = digest.hexdigest()
+
+    def _encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
+        from .text_normalise import canonical_title
+
+        return self.inner._encode([canonical_title(t) for t in texts], batch_size=batch_size)

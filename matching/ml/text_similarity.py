@@ -29,17 +29,29 @@ def normalise_for_tfidf(text: str | None) -> str:
 class SparseText:
     """TF-IDF text vectors whose dot product is the mean of two cosines: character 2-5-grams
     inside word boundaries and whole words, on :func:`normalise_for_tfidf` text (sublinear tf,
-    smooth idf). Fitted without labels, on the texts that are compared (both shops)."""
+    smooth idf). Fitted without labels, on the texts that are compared (both shops).
 
-    def __init__(self) -> None:
+    ``canonical=True``: the texts first go through
+    :func:`~matching.ml.text_normalise.canonical_title` (German/French colour, garment, gender
+    and fashion words -> English), for shops that title in different languages."""
+
+    def __init__(self, *, canonical: bool = False) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        self.canonical = canonical
         common = {"sublinear_tf": True, "dtype": np.float32, "lowercase": False}
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common)
         self.word = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", **common)  # noqa: S106
 
+    def _normalise(self, texts: Sequence[str | None]) -> list[str]:
+        if self.canonical:
+            from .text_normalise import canonical_title
+
+            texts = [canonical_title(t) for t in texts]
+        return [normalise_for_tfidf(t) for t in texts]
+
     def fit(self, texts: Sequence[str | None]) -> SparseText:
-        normalised = [normalise_for_tfidf(t) for t in texts]
+        normalised = self._normalise(texts)
         if not any(normalised):
             normalised = ["_"]
         self.char.fit(normalised)
@@ -47,7 +59,7 @@ class SparseText:
         return self
 
     def transform(self, texts: Sequence[str | None]) -> sp.csr_matrix:
-        normalised = [normalise_for_tfidf(t) for t in texts]
+        normalised = self._normalise(texts)
         half = math.sqrt(0.5)
         blocks = [self.char.transform(normalised) * half, self.word.transform(normalised) * half]
         return sp.csr_matrix(sp.hstack(blocks, format="csr"), dtype=np.float32)

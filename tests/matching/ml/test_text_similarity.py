@@ -34,3 +34,19 @@ def test_pair_dot_equals_dense_products_across_chunks(monkeypatch) -> None:
     ra, rb = rng.integers(0, 6, 10), rng.integers(0, 9, 10)
     expected = (a.toarray() @ b.toarray().T)[ra, rb]
     np.testing.assert_allclose(pair_dot(a, b, ra, rb), expected, rtol=1e-5)
+
+
+def test_canonical_tfidf_matches_german_titles_to_english_ones() -> None:
+    index = ["Nike Men Black Sports Shoes", "Nike Women Red Dress", "Puma Men White Tshirt"]
+    query = [
+        "Nike Herren Sportschuhe Schwarz",
+        "Nike Damen Kleid Rot",
+        "Puma Herren Weißes T-Shirt",
+    ]
+    plain = SparseText().fit(index + query)
+    canonical = SparseText(canonical=True).fit(index + query)
+    p = (plain.transform(query) @ plain.transform(index).T).toarray()
+    c = (canonical.transform(query) @ canonical.transform(index).T).toarray()
+    np.testing.assert_allclose(np.diag(c), 1.0, atol=1e-5)  # same words once canonical
+    assert (np.diag(p) < 0.5).all()
+    assert (c.argmax(axis=1) == [0, 1, 2]).all()
