@@ -224,7 +224,9 @@ def main() -> int:
     key_changed = sum(1 for k in common if keys1[k] != keys2[k])
     only1 = len(keys1.keys() - keys2.keys())
     accepted = set()
-    for d in Decision.objects.filter(matched_offer__isnull=False).values_list(
+    for d in Decision.objects.filter(
+        matched_offer__isnull=False, withdrawn_at__isnull=True
+    ).values_list(
         "query_offer__shop__name",
         "query_offer__offer_id",
         "matched_offer__shop__name",
@@ -271,6 +273,11 @@ def main() -> int:
         )
 
     n_crows1, n_crows2 = conflict_rows_created(run1), conflict_rows_created(run2)
+    n_crows2_overruled = sum(  # re-run conflict rows asking about a pair validators overruled
+        1
+        for row in ReviewRow.objects.filter(run=run2, kind="conflict").select_related("conflict")
+        if any({q, x} <= set(row.conflict.offer_ids) for q, x in withdrawn1)
+    )
     n_superseded = PairVerdict.objects.filter(superseded_by__isnull=False).count()
     from validation.selectors.runs import accepted_matches
 
@@ -349,7 +356,9 @@ def main() -> int:
          withdrawn_in_export == 0),
         ("run 1's match export: pairs not in one product of export 2", split_m1, "(info)", None),
         ("conflict rows created: route of run 1", n_crows1, "(info)", None),
-        ("conflict rows created: route of the re-run", n_crows2, "0", n_crows2 == 0),
+        ("conflict rows created: route of the re-run", n_crows2, "(info)", None),
+        ("  of which about a pair validators overruled (withdrawn)", n_crows2_overruled, "0",
+         n_crows2_overruled == 0),
         ("conflict rows: all / decided / open after simulate_validators",
          f"{n_crows} / {n_crows_decided} / {n_crows_open}", "(info)", None),
         ("conflict rows decided as the truth file says (of those with truth)",
@@ -367,6 +376,12 @@ def main() -> int:
         print(f"  {dt:7.1f} s  {shown}")
     print(f"\nrun #{run1.pk} (first), run #{run2.pk} (re-run); route of the re-run:")
     print("\n".join("    " + line for line in route2_out.strip().splitlines()))
+    for row in ReviewRow.objects.filter(run=run2, kind="conflict").select_related("conflict"):
+        c = row.conflict
+        offers = [":".join(ext[int(o)]) for o in c.offer_ids]
+        touched = sorted(":".join(ext[q]) for q, _ in withdrawn1 if q in c.offer_ids)
+        print(f"re-run conflict row #{row.pk}: {c.reason} | offers {offers} | overruled queries "
+              f"among them: {touched or 'none'}")  # fmt: skip
     w = max(len(t[0]) for t in table)
     print(f"\n{'figure':{w}s}  {'value':>12s}  {'needed':>10s}  result")
     for name, value, needed, ok in table:
