@@ -82,6 +82,19 @@ def test_the_overruled_decision_is_withdrawn_and_left_out_of_the_exports(overrul
     assert "q0," not in buf.getvalue() and "q1," in buf.getvalue()
 
 
+def test_the_matches_api_agrees_with_the_products(overruled, client):
+    from api.services import create_token
+
+    run = overruled[0]
+    token = create_token(name="feed")[1]
+    resp = client.get("/api/v1/matches/", {"run": run.pk}, HTTP_AUTHORIZATION=f"Token {token}")
+    assert resp.status_code == 200
+    rows = resp.json()["results"]
+    assert [(r["query_offer_id"], r["matched_offer_id"], r["source"]) for r in rows] == [
+        ("q1", "i0-1", "human")
+    ]
+
+
 def test_an_undo_restores_the_decision(overruled, validators, tmp_path):
     run, q0, _, i01, _, _ = overruled
     review_services.undo_last_judgement(validator=validators[1])
