@@ -19,8 +19,10 @@
 6. The API (Django's test client): /api/v1/products/ with a token from create_api_token holds
    the export's offers and keys; 401 without a token.
 7. Product conflicts: conflict rows created by each routing, automatic acceptances withdrawn
-   by human ones (superseded verdicts); simulate_validators again decides the re-run's conflict
-   rows; export_products a third time: no offer changes its key (offers may leave a product).
+   by human ones (superseded verdicts: an implicit rejection, so the re-run neither auto-accepts
+   them again nor asks about them in a conflict row), the run decisions withdrawn with them (not
+   in run 1's match export); simulate_validators again decides the re-run's conflict rows;
+   export_products a third time: no offer changes its key (offers may leave a product).
 
 Every step runs `manage.py` as a subprocess on a throw-away FASHIONID_VAR_DIR (SQLite there by
 default, or --database-url); the checks read the same database through the ORM (django.setup()
@@ -44,38 +46,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from _loop_data import (  # bench/ is the script's folder: sys.path[0]
+    CUTOFF,
+    QUERY_SHOP,
+    export_checks,
+    make_catalogue,
+    read_export,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-QUERY_SHOP, INDEX_SHOP, CUTOFF = "abt", "buy", "2021-01-01"
+INDEX_SHOP = "buy"
 TARGET_PRECISION = 0.95
 MIN_OBSERVED_PRECISION = 0.93
 CALIBRATION_SOURCE = re.compile(r"model #\d+'s held-out evaluation")
-
-
-def make_catalogue(*, data_dir: Path, out_dir: Path, truth_path: Path) -> tuple[int, int]:
-    """Copy offers.csv with the test-period query-shop product ids emptied; write the truth."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    src = data_dir / "offers.csv"
-    with src.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields = list(reader.fieldnames or [])
-        rows = list(reader)
-    truth = []
-    for row in rows:
-        if row["shop"] == QUERY_SHOP and (row.get("created_at") or "") >= CUTOFF:
-            truth.append((row["offer_id"], row["shop"], row["product_id"]))
-            row["product_id"] = ""
-    with (out_dir / "offers.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    for extra in data_dir.iterdir():  # images folder etc., if any
-        if extra.name != "offers.csv" and not (out_dir / extra.name).exists():
-            (out_dir / extra.name).symlink_to(extra.resolve())
-    with truth_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["offer_id", "shop", "product_id"])
-        w.writerows(truth)
-    return len(rows), len(truth)
 
 
 class Runner:
@@ -99,23 +82,6 @@ class Runner:
             print(done.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"failed: {shown}")
         return done.stdout
-
-
-def read_export(path: Path) -> list[dict]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def export_checks(rows: list[dict]) -> tuple[dict, int]:
-    """(offer -> key, number of offers listed more than once)."""
-    keys: dict = {}
-    dup = 0
-    for r in rows:
-        k = (r["shop"], r["offer_id"])
-        if k in keys:
-            dup += 1
-        keys[k] = r["product_key"]
-    return keys, dup
 
 
 def main() -> int:
@@ -203,8 +169,16 @@ def main() -> int:
     r.manage("simulate_validators", "latest", "--validators", "5", "--tpr", "0.9", "--fpr",
              "0.02", "--truth", str(truth_path))  # fmt: skip
     open_after_sim = ReviewRow.objects.filter(run=run1, status="open").count()
+    # (a decision withdrawn because validators overruled its automatic match no longer decides)
     decided_queries = set(
-        Decision.objects.filter(run=run1).values_list("query_offer_id", flat=True)
+        Decision.objects.filter(run=run1, withdrawn_at__isnull=True).values_list(
+            "query_offer_id", flat=True
+        )
+    )
+    withdrawn1 = set(
+        Decision.objects.filter(run=run1, withdrawn_at__isnull=False).values_list(
+            "query_offer_id", "matched_offer_id"
+        )
     )
     export1 = work / "products-1.csv"
     r.manage("export_products", "--out", str(export1))
@@ -234,6 +208,10 @@ def main() -> int:
         )
     )
     auto_rejected = len(auto2 & rejected)
+    auto_withdrawn2 = len(auto2 & withdrawn1)  # overruled pairs auto-accepted again
+    review_withdrawn2 = rows2.filter(
+        query_offer_id__in={q for q, _ in withdrawn1}, kind="review"
+    ).count()
     n_auto2 = len(auto2)
     n_human2 = Decision.objects.filter(run=run2, source="human").count()
 
@@ -246,7 +224,9 @@ def main() -> int:
     key_changed = sum(1 for k in common if keys1[k] != keys2[k])
     only1 = len(keys1.keys() - keys2.keys())
     accepted = set()
-    for d in Decision.objects.filter(matched_offer__isnull=False).values_list(
+    for d in Decision.objects.filter(
+        matched_offer__isnull=False, withdrawn_at__isnull=True
+    ).values_list(
         "query_offer__shop__name",
         "query_offer__offer_id",
         "matched_offer__shop__name",
@@ -293,7 +273,22 @@ def main() -> int:
         )
 
     n_crows1, n_crows2 = conflict_rows_created(run1), conflict_rows_created(run2)
+    n_crows2_overruled = sum(  # re-run conflict rows asking about a pair validators overruled
+        1
+        for row in ReviewRow.objects.filter(run=run2, kind="conflict").select_related("conflict")
+        if any({q, x} <= set(row.conflict.offer_ids) for q, x in withdrawn1)
+    )
     n_superseded = PairVerdict.objects.filter(superseded_by__isnull=False).count()
+    from validation.selectors.runs import accepted_matches
+
+    export_m1 = {(m.query_pk, m.matched_pk) for m in accepted_matches(run=run1)}
+    withdrawn_in_export = len(export_m1 & withdrawn1)
+    ext = {pk: (sh, o) for pk, sh, o in Offer.objects.values_list("pk", "shop__name", "offer_id")}
+    split_m1 = sum(  # pairs of run 1's match export that export 2 has not in one product
+        1
+        for q, m in export_m1
+        if keys2.get(ext[q]) is None or keys2.get(ext[q]) != keys2.get(ext[m])
+    )
     r.manage("simulate_validators", "latest", "--validators", "5", "--tpr", "0.9", "--fpr",
              "0.02", "--truth", str(truth_path))  # fmt: skip
     crows = ReviewRow.objects.filter(kind="conflict")
@@ -354,8 +349,16 @@ def main() -> int:
          no_token == 401 and bad_token == 401),
         ("automatic accepts withdrawn by a human accept (superseded)", n_superseded, "(info)",
          None),
-        ("conflict rows created: route of run 1 / of the re-run", f"{n_crows1} / {n_crows2}",
-         "(info)", None),
+        ("run 1 decisions withdrawn with them", len(withdrawn1), "(info)", None),
+        ("  re-run: auto-accepted again / review rows for their queries",
+         f"{auto_withdrawn2} / {review_withdrawn2}", "0 / (info)", auto_withdrawn2 == 0),
+        ("  withdrawn pairs in run 1's match export", withdrawn_in_export, "0",
+         withdrawn_in_export == 0),
+        ("run 1's match export: pairs not in one product of export 2", split_m1, "(info)", None),
+        ("conflict rows created: route of run 1", n_crows1, "(info)", None),
+        ("conflict rows created: route of the re-run", n_crows2, "(info)", None),
+        ("  of which about a pair validators overruled (withdrawn)", n_crows2_overruled, "0",
+         n_crows2_overruled == 0),
         ("conflict rows: all / decided / open after simulate_validators",
          f"{n_crows} / {n_crows_decided} / {n_crows_open}", "(info)", None),
         ("conflict rows decided as the truth file says (of those with truth)",
@@ -373,6 +376,12 @@ def main() -> int:
         print(f"  {dt:7.1f} s  {shown}")
     print(f"\nrun #{run1.pk} (first), run #{run2.pk} (re-run); route of the re-run:")
     print("\n".join("    " + line for line in route2_out.strip().splitlines()))
+    for row in ReviewRow.objects.filter(run=run2, kind="conflict").select_related("conflict"):
+        c = row.conflict
+        offers = [":".join(ext[int(o)]) for o in c.offer_ids]
+        touched = sorted(":".join(ext[q]) for q, _ in withdrawn1 if q in c.offer_ids)
+        print(f"re-run conflict row #{row.pk}: {c.reason} | offers {offers} | overruled queries "
+              f"among them: {touched or 'none'}")  # fmt: skip
     w = max(len(t[0]) for t in table)
     print(f"\n{'figure':{w}s}  {'value':>12s}  {'needed':>10s}  result")
     for name, value, needed, ok in table:

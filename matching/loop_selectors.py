@@ -23,7 +23,12 @@ from matching.models import (
 EXPORT_COLUMNS = ("offer_id", "shop", "product_key", "decided_by", "updated_at")
 
 
-def verdict_fact(v: PairVerdict) -> vrules.Verdict:
+def verdict_fact(v: PairVerdict, *, follow: bool = True) -> vrules.Verdict:
+    """The pure-rule fact of a stored verdict; a superseded one carries the fact of the human
+    verdict that superseded it (load with ``select_related("superseded_by")``)."""
+    by = None
+    if follow and v.superseded_by_id is not None:
+        by = verdict_fact(v.superseded_by, follow=False)
     return vrules.Verdict(
         pk=v.pk,
         query_offer_id=v.query_offer_id,
@@ -38,6 +43,7 @@ def verdict_fact(v: PairVerdict) -> vrules.Verdict:
         votes_total=v.votes_total,
         similarity=v.similarity,
         superseded=v.superseded_by_id is not None,
+        superseded_by=by,
     )
 
 
@@ -53,13 +59,20 @@ def verdicts_for_queries(
     query_offer_ids: Iterable[int], *, exclude_auto_of_run: int | None = None
 ) -> list[vrules.Verdict]:
     """Every stored verdict on pairs of these query offers (``exclude_auto_of_run``: without
-    that run's own automatic verdicts, which its routing recomputes)."""
+    that run's own automatic verdicts, which its routing recomputes; its superseded ones stay:
+    they are implicit human rejections that re-routing must not undo)."""
     ids = list(set(query_offer_ids))
     out: list[vrules.Verdict] = []
     for i in range(0, len(ids), 5000):
-        qs = PairVerdict.objects.filter(query_offer_id__in=ids[i : i + 5000])
+        qs = PairVerdict.objects.filter(query_offer_id__in=ids[i : i + 5000]).select_related(
+            "superseded_by"
+        )
         if exclude_auto_of_run is not None:
-            qs = qs.exclude(Q(run_id=exclude_auto_of_run) & Q(source=PairVerdict.Source.AUTO))
+            qs = qs.exclude(
+                Q(run_id=exclude_auto_of_run)
+                & Q(source=PairVerdict.Source.AUTO)
+                & Q(superseded_by__isnull=True)
+            )
         out.extend(verdict_fact(v) for v in qs)
     return out
 
@@ -68,13 +81,69 @@ def current_verdicts_for_queries(
     query_offer_ids: Iterable[int], *, exclude_auto_of_run: int | None = None
 ) -> dict[tuple[int, int], vrules.Verdict]:
     facts = verdicts_for_queries(query_offer_ids, exclude_auto_of_run=exclude_auto_of_run)
-    hashes = offer_hashes([o for v in facts for o in v.pair])
-    return vrules.current_verdicts(facts, hashes=hashes)
+    return vrules.current_verdicts(facts, hashes=offer_hashes(vrules.offers_of(facts)))
 
 
 def decided_query_offers(query_offer_ids: Iterable[int]) -> set[int]:
     """Query offers with a valid decision (``match --new-only`` skips them)."""
     return vrules.decided_queries(current_verdicts_for_queries(query_offer_ids))
+
+
+@dataclass(frozen=True)
+class AutoAcceptance:
+    """An automatic acceptance of a pair (as stored: the run's query, its candidate) and, when
+    a human acceptance superseded it, that verdict's pair (external offer ids) and review row."""
+
+    query_offer_id: int
+    candidate_offer_id: int
+    run_id: int | None
+    superseded_by_id: int | None = None
+    superseded_at: datetime | None = None
+    overruling_pair: tuple[str, str] | None = None
+    overruling_row_id: int | None = None
+
+
+def pairs_superseded_by_row(review_row_id: int) -> set[tuple[int, int]]:
+    """The (query, candidate) pairs of automatic acceptances that this review row's human
+    verdicts superseded (validation refreshes the run decisions standing on them)."""
+    return set(
+        PairVerdict.objects.filter(
+            source=PairVerdict.Source.AUTO, superseded_by__review_row_id=review_row_id
+        ).values_list("query_offer_id", "candidate_offer_id")
+    )
+
+
+def auto_acceptances(pairs: Iterable[tuple[int, int]]) -> list[AutoAcceptance]:
+    """Every automatic acceptance of these pairs (either orientation), superseded or not."""
+    pairs = {(min(p), max(p)) for p in pairs}
+    if not pairs:
+        return []
+    ids = {o for p in pairs for o in p}
+    out = []
+    for v in PairVerdict.objects.filter(
+        source=PairVerdict.Source.AUTO,
+        verdict=PairVerdict.Verdict.ACCEPTED,
+        query_offer_id__in=ids,
+        candidate_offer_id__in=ids,
+    ).select_related("superseded_by__query_offer", "superseded_by__candidate_offer"):
+        q, c = v.query_offer_id, v.candidate_offer_id
+        if (min(q, c), max(q, c)) not in pairs:
+            continue
+        by = v.superseded_by
+        out.append(
+            AutoAcceptance(
+                query_offer_id=v.query_offer_id,
+                candidate_offer_id=v.candidate_offer_id,
+                run_id=v.run_id,
+                superseded_by_id=v.superseded_by_id,
+                superseded_at=v.superseded_at,
+                overruling_pair=None
+                if by is None
+                else (by.query_offer.offer_id, by.candidate_offer.offer_id),
+                overruling_row_id=None if by is None else by.review_row_id,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,18 @@ A verdict is a decision on a pair (query offer, candidate offer): ``accepted`` o
 from ``auto`` (routing) or ``human`` (a decided review row). It stores both offers' content
 hashes and is *valid* only while both offers still have them: it goes stale once either offer
 changes. Among the valid verdicts of one pair, a human verdict beats an automatic one and a newer
-one of the same source beats an older one (:func:`current_verdicts`). A verdict *superseded* by
-a human verdict it conflicts with (an automatic acceptance that a human acceptance overrides,
-matching/products.py: human_overrides) no longer counts anywhere, valid or not.
+one of the same source beats an older one (:func:`current_verdicts`).
+
+An automatic acceptance *superseded* by a human acceptance it conflicted with (the query q was
+auto-accepted to X, validators accepted Y of q's shop with X: matching/products.py,
+human_overrides) no longer accepts anything: it counts as an *implicit human rejection* of its
+pair (:func:`implicit_rejection`), as strong as a human verdict made when it was superseded. For
+reuse it holds while both verdicts are valid (the pair's offers and the superseding pair's offers
+keep their hashes), so X is dropped from q's candidates like a rejected one (never auto-accepted,
+never shown again for q); once either goes stale, or the human verdict is withdrawn (an undo
+clears the supersede), it is gone and the pair can be asked again. For products
+(:func:`strongest_by_pair`) it separates the pair, stale or not, like every verdict there. It does
+not make q *decided* (:func:`decided_queries`): nobody said what q is, only what it is not.
 
 A new run reuses them (:func:`reuse`):
 
@@ -23,7 +32,7 @@ A query has a *valid decision* (``match --new-only`` skips it) when it has any v
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -45,7 +54,10 @@ class Verdict:
     votes_for: int = 0
     votes_total: int = 0
     similarity: float | None = None
-    superseded: bool = False  # withdrawn by a human verdict it conflicts with (not counted)
+    # an automatic acceptance withdrawn by a human acceptance it conflicts with, and that
+    # human verdict (None: not known, the superseded verdict then counts nowhere)
+    superseded: bool = False
+    superseded_by: Verdict | None = None
 
     @property
     def pair(self) -> tuple[int, int]:
@@ -65,13 +77,54 @@ def _strength(v: Verdict) -> tuple[int, datetime, int]:
     return _SOURCE_RANK[v.source], v.decided_at, v.pk
 
 
+def offers_of(verdicts: Iterable[Verdict]) -> set[int]:
+    """Every offer the verdicts name, the offers of the human verdicts that superseded them
+    included (whose hashes :func:`current_verdicts` needs)."""
+    out: set[int] = set()
+    for v in verdicts:
+        out.update(v.pair)
+        if v.superseded_by is not None:
+            out.update(v.superseded_by.pair)
+    return out
+
+
+def implicit_rejection(
+    verdict: Verdict, *, hashes: Mapping[int, str] | None = None
+) -> Verdict | None:
+    """A superseded verdict read as the human rejection it implies: its pair, ``rejected``,
+    ``human``, decided when the superseding human verdict was (with its votes), still marked
+    ``superseded``. None when the verdict is not superseded or its superseding verdict is not
+    known; with ``hashes``, also when either verdict is stale (reuse)."""
+    by = verdict.superseded_by
+    if not verdict.superseded or by is None:
+        return None
+    if hashes is not None and not (
+        is_valid(verdict, hashes=hashes) and is_valid(by, hashes=hashes)
+    ):
+        return None
+    return replace(
+        verdict,
+        verdict=REJECTED,
+        source=HUMAN,
+        decided_at=by.decided_at,
+        votes_for=by.votes_for,
+        votes_total=by.votes_total,
+    )
+
+
 def current_verdicts(
     verdicts: Iterable[Verdict], *, hashes: Mapping[int, str]
 ) -> dict[tuple[int, int], Verdict]:
-    """The verdict that counts per pair: valid only; human over auto, then newer over older."""
+    """The verdict that counts per pair: valid only; human over auto, then newer over older. A
+    superseded verdict counts as an implicit human rejection while it and its superseding
+    verdict are valid (``hashes`` must hold the superseding verdict's offers: offers_of)."""
     best: dict[tuple[int, int], Verdict] = {}
     for v in verdicts:
-        if v.superseded or not is_valid(v, hashes=hashes):
+        if v.superseded:
+            v = implicit_rejection(v, hashes=hashes)
+            if v is None:
+                continue
+        elif not is_valid(v, hashes=hashes):
             continue
         have = best.get(v.pair)
         if have is None or _strength(v) > _strength(have):
@@ -136,8 +189,10 @@ def reuse(
 
 
 def decided_queries(current: Mapping[tuple[int, int], Verdict]) -> set[int]:
-    """Query offers with a valid decision (any valid verdict): ``match --new-only`` skips them."""
-    return {v.query_offer_id for v in current.values()}
+    """Query offers with a valid decision (any valid verdict other than an implicit rejection:
+    a query whose automatic match was withdrawn is not decided): ``match --new-only`` skips
+    them."""
+    return {v.query_offer_id for v in current.values() if not v.superseded}
 
 
 @dataclass(frozen=True)
@@ -171,11 +226,15 @@ def verdicts_of_review(
 
 def strongest_by_pair(verdicts: Iterable[Verdict]) -> dict[tuple[int, int], Verdict]:
     """Per unordered pair (smaller pk first), its strongest verdict, stale or not: what links
-    products (staleness only decides whether a new run may reuse a verdict)."""
+    products (staleness only decides whether a new run may reuse a verdict). A superseded
+    verdict counts as its implicit human rejection (:func:`implicit_rejection`; nowhere when
+    its superseding verdict is not known)."""
     best: dict[tuple[int, int], Verdict] = {}
     for v in verdicts:
         if v.superseded:
-            continue
+            v = implicit_rejection(v)
+            if v is None:
+                continue
         key = (min(v.pair), max(v.pair))
         have = best.get(key)
         if have is None or _strength(v) > _strength(have):

@@ -134,8 +134,9 @@ class DecisionAdmin(admin.ModelAdmin):
         "votes_for",
         "votes_total",
         "decided_at",
+        "withdrawn_at",
     )
-    list_filter = ("source", "run")
+    list_filter = ("source", ("withdrawn_at", admin.EmptyFieldListFilter), "run")
     raw_id_fields = ("query_offer", "matched_offer", "row", "routing")
 
 

@@ -271,6 +271,11 @@ class Decision(models.Model):
     votes_for = models.PositiveSmallIntegerField(default=0)
     votes_total = models.PositiveSmallIntegerField(default=0)
     decided_at = models.DateTimeField()
+    # an automatic match whose pair validators overruled later (matching: the automatic verdict
+    # was superseded by a human acceptance): kept for the record, left out of the run's export
+    # and the matches API, so they agree with the products; cleared again by an undo
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["run_id", "query_offer_id"]

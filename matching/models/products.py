@@ -38,8 +38,9 @@ class PairVerdict(models.Model):
     query_hash = models.CharField(max_length=64, blank=True)
     candidate_hash = models.CharField(max_length=64, blank=True)
     decided_at = models.DateTimeField()
-    # an automatic acceptance overridden by a human acceptance it conflicted with: it no longer
-    # counts (matching.verdicts); undoing the human verdict restores it (services/loop.py)
+    # an automatic acceptance overridden by a human acceptance it conflicted with: it now counts
+    # as an implicit human rejection of its pair (matching.verdicts.implicit_rejection); undoing
+    # the human verdict restores it (services/loop.py)
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
     )

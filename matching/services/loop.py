@@ -199,11 +199,14 @@ def replace_auto_verdicts(
 ) -> dict[str, int]:
     """The run's automatic acceptances are now exactly ``accepted`` (query, candidate,
     similarity): unchanged pairs are kept (products untouched), withdrawn ones unlinked, new ones
-    recorded."""
+    recorded. Acceptances superseded by a human verdict are not the run's to recompute: they
+    stay as they are (the record of the human override, an implicit rejection for reuse)."""
     now = now or timezone.now()
     want = {(q, c): s for q, c, s in accepted}
     with transaction.atomic():
-        have = PairVerdict.objects.filter(run_id=run_id, source=PairVerdict.Source.AUTO)
+        have = PairVerdict.objects.filter(
+            run_id=run_id, source=PairVerdict.Source.AUTO, superseded_by__isnull=True
+        )
         have_pairs = {(v.query_offer_id, v.candidate_offer_id): v.pk for v in have}
         n_withdrawn = _withdraw(
             PairVerdict.objects.filter(

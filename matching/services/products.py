@@ -49,19 +49,25 @@ def _view(product: Product) -> prules.ProductView:
 
 
 def _links(member_ids: Iterable[int]) -> dict[tuple[int, int], vrules.Verdict]:
-    """The strongest verdict of every pair among these offers (superseded ones left out)."""
+    """The strongest verdict of every pair among these offers (a superseded one counts as its
+    implicit human rejection: matching.verdicts.strongest_by_pair)."""
     ids = list(member_ids)
     facts = [
         loop_selectors.verdict_fact(v)
-        for v in PairVerdict.objects.filter(query_offer_id__in=ids, candidate_offer_id__in=ids)
+        for v in PairVerdict.objects.filter(
+            query_offer_id__in=ids, candidate_offer_id__in=ids
+        ).select_related("superseded_by")
     ]
     return vrules.strongest_by_pair(facts)
 
 
 def strongest_verdict(a: int, b: int) -> PairVerdict | None:
-    """The verdict that links or separates a and b now (either orientation, not superseded)."""
+    """The verdict that links or separates a and b now (either orientation); None also when a
+    superseded verdict's implicit rejection separates them (no stored verdict says so)."""
     best = _links([a, b]).get((min(a, b), max(a, b)))
-    return None if best is None else PairVerdict.objects.get(pk=best.pk)
+    if best is None or best.superseded:
+        return None
+    return PairVerdict.objects.get(pk=best.pk)
 
 
 def _pair_edges(member_ids: Iterable[int]) -> list[tuple[int, int]]:

@@ -113,3 +113,71 @@ def test_oriented_turns_a_pair_the_way_it_is_stored():
     ]
     both = v.oriented(new, existing={(1, 10), (10, 1)})
     assert (both[0].query_offer_id, both[0].candidate_offer_id) == (10, 1)  # stored both ways
+
+
+def superseded(pk, q, c, *, by, minutes=0, qh="hq", ch="hc"):
+    return v.Verdict(
+        pk=pk,
+        query_offer_id=q,
+        candidate_offer_id=c,
+        verdict=v.ACCEPTED,
+        source=v.AUTO,
+        decided_at=T0 + timedelta(minutes=minutes),
+        query_hash=qh,
+        candidate_hash=ch,
+        superseded=True,
+        superseded_by=by,
+    )
+
+
+def test_a_superseded_acceptance_is_an_implicit_rejection_while_the_human_verdict_is_valid():
+    # query 1 was auto-accepted to 10; validators then accepted 2 (query 1's shop) with 10
+    human = v.Verdict(
+        pk=5,
+        query_offer_id=2,
+        candidate_offer_id=10,
+        verdict=v.ACCEPTED,
+        source=v.HUMAN,
+        decided_at=T0 + timedelta(minutes=30),
+        query_hash="hq",
+        candidate_hash="hc",
+        votes_for=3,
+        votes_total=3,
+    )
+    auto = superseded(1, 1, 10, by=human)
+    assert v.offers_of([auto]) == {1, 2, 10}
+    cur = v.current_verdicts([auto], hashes=HASHES)
+    implied = cur[(1, 10)]
+    assert (implied.verdict, implied.source, implied.superseded) == (v.REJECTED, v.HUMAN, True)
+    assert implied.decided_at == human.decided_at and implied.votes_total == 3
+    # the pair is dropped from query 1's candidates: never auto-accepted, never shown again
+    out = v.reuse(queries={1: [10, 11]}, current=cur)
+    assert out.remaining == {1: [11]} and not out.accepted and out.n_rejected_dropped == 1
+    # ... but query 1 is not decided: nobody said what it is (match --new-only matches it)
+    assert v.decided_queries(cur) == set()
+    # an automatic acceptance of the pair in a later run does not beat it (human over auto)
+    later_auto = verdict(9, 1, 10, v.ACCEPTED, v.AUTO, minutes=90)
+    assert v.current_verdicts([later_auto, auto], hashes=HASHES)[(1, 10)].verdict == v.REJECTED
+    assert v.strongest_by_pair([later_auto, auto])[(1, 10)].verdict == v.REJECTED
+    # a newer human acceptance of the pair itself beats it
+    newer_human = verdict(10, 1, 10, v.ACCEPTED, v.HUMAN, minutes=60)
+    assert v.current_verdicts([auto, newer_human], hashes=HASHES)[(1, 10)] is newer_human
+
+
+def test_the_implicit_rejection_goes_stale_with_either_verdict():
+    human = verdict(5, 2, 10, v.ACCEPTED, v.HUMAN, minutes=30)
+    auto = superseded(1, 1, 10, by=human)
+    # the superseding pair's offer 2 changed: the human verdict is stale, so is the rejection
+    assert v.current_verdicts([auto], hashes={**HASHES, 2: "edited"}) == {}
+    # the superseded pair's own offer changed
+    assert v.current_verdicts([auto], hashes={**HASHES, 1: "edited"}) == {}
+    out = v.reuse(
+        queries={1: [10, 11]}, current=v.current_verdicts([auto], hashes={**HASHES, 2: "edited"})
+    )
+    assert out.remaining == {1: [10, 11]}  # asked again (and may be auto-accepted again)
+    # products: staleness does not matter there, the pair stays separated
+    assert v.strongest_by_pair([auto])[(1, 10)].verdict == v.REJECTED
+    # not superseded any more (the human verdict was withdrawn): an acceptance again
+    restored = v.Verdict(**{**auto.__dict__, "superseded": False, "superseded_by": None})
+    assert v.current_verdicts([restored], hashes=HASHES)[(1, 10)].verdict == v.ACCEPTED
+    assert v.implicit_rejection(restored) is None

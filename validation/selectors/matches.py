@@ -1,8 +1,9 @@
 """Accepted matches across runs, for the API: the rows each run's match export would hold.
 
-An accepted pair is a Decision with a matched offer (source auto or human). Within a run, the
-export's one-to-one rule (validation/export.py) leaves out conflicting pairs; the same rule is
-applied here, over the whole run, before any filter, so the API and the CSV export agree.
+An accepted pair is a Decision with a matched offer (source auto or human), not withdrawn (an
+automatic match validators overruled later is left out, as the products leave it out). Within a
+run, the export's one-to-one rule (validation/export.py) leaves out conflicting pairs; the same
+rule is applied here, over the whole run, before any filter, so the API and the CSV export agree.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from django.db.models import QuerySet
 
 from validation.export import ExportRow, one_to_one
 from validation.models import Decision
-from validation.selectors.runs import export_rows_of
+from validation.selectors.runs import export_rows_of, standing_accepted
 
 
 def _accepted() -> QuerySet[Decision]:
-    return Decision.objects.filter(matched_offer__isnull=False)
+    return standing_accepted()
 
 
 def exported_decision_ids(*, run_ids) -> set[int]:

@@ -24,7 +24,9 @@ def runs_overview() -> list[dict]:
     ):
         counts[run_id][status] = n
     accepted = dict(
-        Decision.objects.filter(run__in=runs, matched_offer__isnull=False)
+        Decision.objects.filter(
+            run__in=runs, matched_offer__isnull=False, withdrawn_at__isnull=True
+        )
         .values_list("run_id")
         .annotate(n=Count("id"))
     )
@@ -82,11 +84,18 @@ def export_rows_of(qs: QuerySet[Decision], *extra: str) -> Iterator[tuple[tuple,
         )
 
 
+def standing_accepted() -> QuerySet[Decision]:
+    """Accepted decisions still standing: with a matched offer, not withdrawn (an automatic
+    match that validators overruled later: validation/withdrawals.py)."""
+    return Decision.objects.filter(matched_offer__isnull=False, withdrawn_at__isnull=True)
+
+
 def accepted_matches(*, run: MatchRun) -> list[ExportRow]:
-    """The run's accepted decisions (auto and human) as export rows, by query offer."""
-    qs = Decision.objects.filter(run=run, matched_offer__isnull=False).order_by("query_offer_id")
+    """The run's accepted decisions (auto and human, withdrawn ones left out) as export rows,
+    by query offer."""
+    qs = standing_accepted().filter(run=run).order_by("query_offer_id")
     return [row for _, row in export_rows_of(qs)]
 
 
 def n_accepted(*, run: MatchRun) -> int:
-    return Decision.objects.filter(run=run, matched_offer__isnull=False).count()
+    return standing_accepted().filter(run=run).count()

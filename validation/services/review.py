@@ -29,6 +29,7 @@ from validation.models import (
     ReviewSkip,
 )
 from validation.selectors import review as review_selectors
+from validation.services import withdrawals
 from validation.services.conflicts import feed_conflict_decision
 from validation.services.leasing import (
     ReviewError,
@@ -179,6 +180,9 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
             "decided_at",
         ]
     )
+    # matching may withdraw (an undo: restore) automatic acceptances that clash with the row's
+    # human verdicts: the run decisions standing on them follow (services/withdrawals.py)
+    overridden = withdrawals.overridden_by_row(review_row_id=row.pk)
     if row.kind == ReviewRow.Kind.REVIEW:
         Decision.objects.filter(row=row).delete()
         if out.decided:
@@ -217,4 +221,5 @@ def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregat
             loop_service.withdraw_review_decision(review_row_id=row.pk, now=now)
     elif row.kind == ReviewRow.Kind.CONFLICT:  # settles a product conflict, decides no query
         feed_conflict_decision(row=row, outcome=out, now=now)
+    withdrawals.follow_overrides(review_row_id=row.pk, before=overridden, now=now)
     return out

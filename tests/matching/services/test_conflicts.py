@@ -227,3 +227,69 @@ def test_a_conflict_refuses_an_offer_it_did_not_show(offers):
         )
     conflict.refresh_from_db()
     assert conflict.status == "open" and not PairVerdict.objects.filter(review_row_id=504)
+
+
+def _supersede(offers, *, run_id=None, row_id=78):
+    """a1 auto-accepted to b1 (in ``run_id``), then validators accept a2 with b1 (row 78)."""
+    auto = verdict(offers["a1"], offers["b1"], run_id=run_id)
+    loop.record_review_decision(
+        run_id=None,
+        review_row_id=row_id,
+        query_offer_id=offers["a2"].pk,
+        shown=[offers["b1"].pk],
+        choice=offers["b1"].pk,
+        votes_for=2,
+        votes_total=2,
+        now=T0 + timedelta(minutes=5),
+    )
+    auto.refresh_from_db()
+    assert auto.superseded_by_id is not None
+    return auto
+
+
+def test_the_next_run_does_not_reask_a_pair_a_human_accept_overruled(offers):
+    a1, b1 = offers["a1"], offers["b1"]
+    _supersede(offers)
+    current = loop_selectors.current_verdicts_for_queries([a1.pk])
+    implied = current[(a1.pk, b1.pk)]
+    assert (implied.verdict, implied.source, implied.superseded) == ("rejected", "human", True)
+    # b1 is dropped from a1's candidates (never auto-accepted again, never shown again) ...
+    out = vrules.reuse(queries={a1.pk: [b1.pk, offers["b2"].pk]}, current=current)
+    assert out.remaining == {a1.pk: [offers["b2"].pk]} and out.n_rejected_dropped == 1
+    # ... but a1 is not decided: match --new-only still matches it
+    assert loop_selectors.decided_query_offers([a1.pk]) == set()
+    # products: the implicit rejection keeps a1 out of b1's product
+    assert key_of(a1) is None and key_of(b1) == key_of(offers["a2"])
+
+    # the human verdict goes stale (a2 was edited): the pair can be asked again
+    Offer.objects.filter(pk=offers["a2"].pk).update(content_hash="h-a2-edited")
+    assert loop_selectors.current_verdicts_for_queries([a1.pk]) == {}
+    Offer.objects.filter(pk=offers["a2"].pk).update(content_hash="h-a2")
+    assert loop_selectors.current_verdicts_for_queries([a1.pk])[(a1.pk, b1.pk)].verdict == (
+        "rejected"
+    )
+    # the human verdict is withdrawn (undo): the acceptance counts again, the rejection is gone
+    loop.withdraw_review_decision(review_row_id=78, now=T0 + timedelta(minutes=6))
+    assert loop_selectors.current_verdicts_for_queries([a1.pk])[(a1.pk, b1.pk)].verdict == (
+        "accepted"
+    )
+    assert key_of(a1) == key_of(b1) is not None
+
+
+def test_rerouting_the_run_keeps_its_overruled_acceptance(offers):
+    from matching.models import MatchRun
+
+    a1, b1 = offers["a1"], offers["b1"]
+    run = MatchRun.objects.create(
+        status=MatchRun.Status.DONE, query_shop=a1.shop, index_shop=b1.shop, k=3
+    )
+    auto = _supersede(offers, run_id=run.pk)
+    # the run's own verdicts are recomputed by its routing, but not the overruled one: it stays
+    # an implicit rejection (re-routing never undoes a human override)
+    facts = loop_selectors.verdicts_for_queries([a1.pk], exclude_auto_of_run=run.pk)
+    assert [f.pk for f in facts] == [auto.pk]
+    out = loop.replace_auto_verdicts(run_id=run.pk, accepted=[])
+    assert out == {"added": 0, "withdrawn": 0, "kept": 0}
+    auto.refresh_from_db()
+    assert auto.superseded_by_id is not None
+    assert key_of(a1) is None and key_of(b1) == key_of(offers["a2"])
