@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from validation.assignment import LeasePolicy
 from validation.selectors.review import slot_order_for
 from validation.services import leasing
@@ -36,3 +38,9 @@ def judge_row(user, row, choice):
     services.judge_row(validator=user, lease_id=lease.pk, slot=slot_for(row, user, choice))
     row.refresh_from_db()
     return row
+
+
+def on_page(value: str, html: str) -> bool:
+    """Whether an id (offer id, product id) stands on the page as a token of its own: not inside a
+    longer alphanumeric run such as the random CSRF token, which may contain "q2" by chance."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", html) is not None
