@@ -70,22 +70,28 @@ def current_lease(
 
 def _valid_leases(
     *, validator: AbstractBaseUser, now: datetime, run: MatchRun | None = None
-) -> list[ReviewLease]:
+) -> tuple[list[ReviewLease], int]:
     """The validator's live leases on open rows they have not judged, oldest first (at most two:
-    the row on their screen, then the row prefetched for after it). One statement."""
+    the row on their screen, then the row prefetched for after it), and the number of leases
+    they hold in all (valid or not). One statement: a validator holds at most a few leases."""
     mine = Judgement.objects.filter(
         row=OuterRef("row"), validator=validator, undone_at__isnull=True
     )
-    qs = (
-        ReviewLease.objects.filter(
-            validator=validator, expires_at__gt=now, row__status=ReviewRow.Status.OPEN
-        )
-        .filter(~Exists(mine))
-        .filter(**({"row__run": run} if run is not None else {}))
+    leases = list(
+        ReviewLease.objects.filter(validator=validator)
+        .annotate(judged=Exists(mine))
         .select_related("row")
         .order_by("leased_at", "id")
     )
-    return list(qs[:2])
+    valid = [
+        lease
+        for lease in leases
+        if lease.expires_at > now
+        and lease.row.status == ReviewRow.Status.OPEN
+        and not lease.judged
+        and (run is None or lease.row.run_id == run.pk)
+    ]
+    return valid[:2], len(leases)
 
 
 def lease_next_row(
@@ -94,21 +100,24 @@ def lease_next_row(
     policy: assignment.LeasePolicy | None = None,
     now: datetime | None = None,
     run: MatchRun | None = None,
+    cfg: ReviewSettings | None = None,
 ) -> ReviewLease | None:
     """The validator's live lease, or a new lease on the next row for them (None: nothing left).
 
     Never a row they judged or skipped, never more leases + judgements than the row needs,
-    partly judged rows first, gold rows mixed in at ReviewSettings.gold_rate.
+    partly judged rows first, gold rows mixed in at ReviewSettings.gold_rate. ``cfg``: the
+    review settings when the caller has them already (one read per page).
     """
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     policy = policy or assignment.LeasePolicy(gold_rate=cfg.gold_rate)
     now = now or timezone.now()
     with transaction.atomic():
         lock_user(validator)
-        leases = _valid_leases(validator=validator, now=now, run=run)
+        leases, n_held = _valid_leases(validator=validator, now=now, run=run)
         if leases:  # the row on their screen, or the prefetched row once that one is judged
             return leases[0]
-        ReviewLease.objects.filter(validator=validator).delete()
+        if n_held:  # stale leases (expired, decided, judged): gone before a new one
+            ReviewLease.objects.filter(validator=validator).delete()
         for pool in policy.pools():
             lease = _lease_from_pool(
                 validator=validator,
@@ -128,6 +137,7 @@ def prefetch_next_lease(
     validator: AbstractBaseUser,
     policy: assignment.LeasePolicy | None = None,
     now: datetime | None = None,
+    cfg: ReviewSettings | None = None,
 ) -> ReviewLease | None:
     """Lease the row the validator will see after the one on their screen (the page's script
     asks for it while they look at the current row, to fetch its images ahead).
@@ -141,18 +151,19 @@ def prefetch_next_lease(
     (check_lease), nothing recorded. None when nothing is on their screen (the next review
     page leases) or nothing is left; an existing prefetched lease is returned as it is.
     """
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     policy = policy or assignment.LeasePolicy(gold_rate=cfg.gold_rate)
     now = now or timezone.now()
     with transaction.atomic():
         lock_user(validator)
-        leases = _valid_leases(validator=validator, now=now)
+        leases, n_held = _valid_leases(validator=validator, now=now)
         if not leases:
             return None
         if len(leases) > 1:
             return leases[1]
         current = leases[0]
-        ReviewLease.objects.filter(validator=validator).exclude(pk=current.pk).delete()
+        if n_held > 1:
+            ReviewLease.objects.filter(validator=validator).exclude(pk=current.pk).delete()
         for pool in policy.pools():
             lease = _lease_from_pool(
                 validator=validator,
