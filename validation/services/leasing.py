@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from matching.models import MatchRun
@@ -25,9 +24,8 @@ from validation.models import (
     ReviewLease,
     ReviewRow,
     ReviewSettings,
-    ReviewSkip,
 )
-from validation.selectors import review as review_selectors
+from validation.services import lease_queue
 
 
 class ReviewError(Exception):
@@ -208,54 +206,22 @@ def _lease_from_pool(
     validators are leasing right now are skipped (``SKIP LOCKED``), not waited for. The cost
     depends on the window and the rows walked past (rows this validator judged that still wait
     for others, rows full of live leases), not on the length of the queue. A second statement
-    re-checks the locked candidates with fresh reads before the lease is written.
+    re-checks the locked candidates with fresh reads before the lease is written. Both
+    statements are plain SQL (validation.services.lease_queue): cheap to build on every page.
     """
-    live = (
-        ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
-        .order_by()
-        .values("row")
-        .annotate(c=Count("id"))
-        .values("c")
+    locked = lease_queue.pick_row_ids(
+        validator_id=validator.pk,
+        kind=kind,
+        order_by=order_by,
+        now=now,
+        window=window,
+        run_id=run.pk if run is not None else None,
+        exclude_row_id=exclude_row_id,
     )
-    mine = Judgement.objects.filter(row=OuterRef("pk"), validator=validator, undone_at__isnull=True)
-    skipped = ReviewSkip.objects.filter(row=OuterRef("pk"), validator=validator)
-    qs = (
-        ReviewRow.objects.filter(
-            status=ReviewRow.Status.OPEN, kind=kind, n_judgements__lt=F("judgements_needed")
-        )
-        .filter(~Exists(mine), ~Exists(skipped))
-        .filter(
-            ~review_selectors.answer_shown_exists(validator=validator)
-        )  # never a row whose answer was shown to them
-        .filter(**({"run": run} if run is not None else {}))
-        .exclude(**({"pk": exclude_row_id} if exclude_row_id is not None else {}))
-        .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)))
-        .filter(live__lt=F("judgements_needed") - F("n_judgements"))
-        .order_by(*order_by)
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", flat=True)
-    )
-    locked = list(qs[:window])
     if not locked:
         return None
     # re-check the locked rows with fresh statements (the pick ran on an older snapshot)
-    others = (
-        ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
-        .exclude(validator=validator)
-        .order_by()
-        .values("row")
-        .annotate(c=Count("id"))
-        .values("c")
-    )
-    fresh = {
-        r.pk: r
-        for r in ReviewRow.objects.filter(pk__in=locked, status=ReviewRow.Status.OPEN)
-        .annotate(
-            judged=Exists(mine),
-            others=Coalesce(Subquery(others, output_field=IntegerField()), Value(0)),
-        )
-        .filter(judged=False, n_judgements__lt=F("judgements_needed") - F("others"))
-    }
+    fresh = lease_queue.recheck_rows(row_ids=locked, validator_id=validator.pk, now=now)
     row = next((fresh[pk] for pk in locked if pk in fresh), None)
     if row is None:
         return None
