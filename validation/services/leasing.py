@@ -176,10 +176,12 @@ def prefetch_next_lease(
     return None
 
 
-def start_next_lease(*, validator: AbstractBaseUser, now: datetime) -> None:
+def start_next_lease(
+    *, validator: AbstractBaseUser, now: datetime, cfg: ReviewSettings | None = None
+) -> None:
     """The validator's prefetched lease (if any) becomes the row on their screen: its clock
     (seconds_spent, expiry) starts now. Only live leases: an expired one stays expired."""
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     ReviewLease.objects.filter(validator=validator, expires_at__gt=now).update(
         leased_at=now, expires_at=now + timedelta(minutes=cfg.lease_minutes)
     )
