@@ -13,16 +13,24 @@ ADMINS = "Admins"
 VALIDATORS = "Validators"
 
 
+def _role_groups(user) -> frozenset[str]:
+    """The user's role groups, read once per user object (one query; a request's user is
+    loaded afresh for every request, so a change of groups shows on the next request)."""
+    groups = getattr(user, "_fashionid_role_groups", None)
+    if groups is None:
+        groups = frozenset(
+            user.groups.filter(name__in=(ADMINS, VALIDATORS)).values_list("name", flat=True)
+        )
+        user._fashionid_role_groups = groups
+    return groups
+
+
 def is_admin(user) -> bool:
-    return bool(
-        user.is_authenticated and (user.is_superuser or user.groups.filter(name=ADMINS).exists())
-    )
+    return bool(user.is_authenticated and (user.is_superuser or ADMINS in _role_groups(user)))
 
 
 def is_validator(user) -> bool:
-    return bool(
-        user.is_authenticated and (is_admin(user) or user.groups.filter(name=VALIDATORS).exists())
-    )
+    return bool(user.is_authenticated and (is_admin(user) or VALIDATORS in _role_groups(user)))
 
 
 def _role_required(check: Callable) -> Callable:

@@ -7,7 +7,8 @@ Rows with ground truth are classified by their (aggregated or single) outcome:
 * negative row (no candidate matches): picking any candidate is a FP; "none" is a TN.
 
 TPR = TP/(TP+FN), FNR = 1-TPR, TNR = TN/(TN+FP), FPR = 1-TNR, LR+ = TPR/FPR (inf when FPR=0).
-Standard deviations by bootstrapping the rows (paper, Table 5).
+Standard deviations by bootstrapping the rows (paper, Table 5). The report of one run over these
+numbers is validation/quality_report.py.
 
 Predicted output precision of human-in-the-loop review for an input (model) precision P:
 
@@ -17,13 +18,10 @@ Predicted output precision of human-in-the-loop review for an input (model) prec
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
-from validation import agreement
 
 # outcome codes per row
 TP, FN, FP, TN = 0, 1, 2, 3
@@ -191,9 +189,10 @@ def precision_with_std(correct: Sequence[bool], *, n_boot: int = 1000, seed: int
     return float(x.mean()), _std(means)
 
 
-# --------------------------------------------------------------------------- the quality report
+# --------------------------------------------------------------------------- rows and judgements
 #
-# Rows and judgements as plain facts (the selector loads them); string values are those of the
+# Rows and judgements as plain facts (the selectors load them) for the quality report
+# (validation/quality_report.py) and the aggregation replay; string values are those of the
 # ReviewRow choices.
 
 GOLD_ROW, REVIEW_ROW = "gold", "review"
@@ -239,166 +238,3 @@ def decided_codes(rows: Sequence[RowFacts]) -> list[int]:
     return [
         code_of(r, r.decision) for r in rows if r.status == DECIDED and r.truth != TRUTH_UNKNOWN
     ]
-
-
-def _rates_dict(codes: list[int], *, n_boot: int, seed: int) -> dict:
-    rates = confusion(codes).as_dict()
-    rates["std"] = bootstrap_rates(codes, n_boot=n_boot, seed=seed)
-    return rates
-
-
-def _validators(rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts]) -> list[dict]:
-    per_validator: dict[str, list[tuple[int, bool, bool]]] = defaultdict(list)
-    for j in judgements:
-        row = rows[j.row_id]
-        if row.truth == TRUTH_UNKNOWN:
-            continue
-        answer = answer_of(truth=row.truth, truth_offer_id=row.truth_offer_id)
-        per_validator[j.validator].append(
-            (code_of(row, j.choice), j.choice == answer, row.kind == GOLD_ROW)
-        )
-    out = []
-    for name, items in sorted(per_validator.items()):
-        gold = [ok for _, ok, g in items if g]
-        r = confusion([c for c, _, _ in items])
-        out.append(
-            {
-                "name": name,
-                "n": len(items),
-                "accuracy": sum(ok for _, ok, _ in items) / len(items),
-                "n_gold": len(gold),
-                "gold_accuracy": sum(gold) / len(gold) if gold else None,
-                "tpr": r.tpr,
-                "fpr": r.fpr,
-            }
-        )
-    return out
-
-
-AGREEMENT_MEASURE = "Krippendorff's alpha (nominal), first two judgements of each row"
-
-
-def _agreement(
-    rows: dict[int, RowFacts], judgements: Sequence[JudgementFacts]
-) -> tuple[float, int]:
-    """Agreement between validators: Krippendorff's alpha (nominal; categories: candidate rank
-    or none) over the FIRST TWO judgements of each row, in recorded order.
-
-    With early decision the number of judgements per row depends on the judgements themselves
-    (rows whose first two agree stop there, the others get more), so agreement over all
-    judgements would be biased upwards (with accuracy a, the pairwise agreement of the first two
-    is a^2 + (1-a)^2, over all of them it comes out higher). Every row gets its first two
-    judgements whatever they say, so they are an unbiased sample, with or without early
-    decision (alpha accepts variable numbers of values, Fleiss' kappa does not). Returns alpha
-    and the number of rows it is measured on.
-    """
-    first_two: dict[int, list[int]] = defaultdict(list)
-    for j in judgements:
-        if len(first_two[j.row_id]) < 2:
-            ids = [str(x) for x in rows[j.row_id].candidate_ids]
-            first_two[j.row_id].append(ids.index(j.choice) if j.choice in ids else -1)
-    units = [u for u in first_two.values() if len(u) == 2]
-    return agreement.krippendorff_alpha_nominal(units), len(units)
-
-
-def _votes_per_decided_row(
-    rows: Sequence[RowFacts], judgements: Sequence[JudgementFacts]
-) -> float | None:
-    decided = {r.pk for r in rows if r.status == DECIDED}
-    if not decided:
-        return None
-    return sum(1 for j in judgements if j.row_id in decided) / len(decided)
-
-
-def report(
-    *,
-    rows: Sequence[RowFacts],
-    judgements: Sequence[JudgementFacts],
-    routing_band_precision: float | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict:
-    """Confusion matrices, per-validator accuracy, agreement (Krippendorff's alpha), votes per
-    decided row, predicted and observed precision of one run.
-
-    ``rows``: all review and gold rows of the run; ``judgements``: its active judgements,
-    ordered by row and, within a row, in recorded order; ``routing_band_precision``: the review
-    band's top-1 precision on the PR curve, used for P_model when no review row has ground
-    truth.
-    """
-    by_pk = {r.pk: r for r in rows}
-    with_truth = [r for r in rows if r.truth != TRUTH_UNKNOWN]
-    decided = [r for r in with_truth if r.status == DECIDED]
-    all_codes = [code_of(r, r.decision) for r in decided]
-    gold_codes = [code_of(r, r.decision) for r in decided if r.kind == GOLD_ROW]
-    wrong_pick = sum(
-        1
-        for r in decided
-        if r.truth == TRUTH_MATCH
-        and r.decision not in ("none", answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id))
-    )
-    judgement_codes = [
-        code_of(by_pk[j.row_id], j.choice)
-        for j in judgements
-        if by_pk[j.row_id].truth != TRUTH_UNKNOWN
-    ]
-    seconds = [j.seconds_spent for j in judgements]
-    alpha, alpha_rows = _agreement(by_pk, judgements)
-
-    # predicted vs observed precision of the review band
-    review_rows = [r for r in with_truth if r.kind == REVIEW_ROW]
-    lr_codes, lr_source = (
-        (gold_codes, "gold rows") if gold_codes else (all_codes, "all rows with ground truth")
-    )
-    band_positive = [r.truth == TRUTH_MATCH for r in review_rows]
-    p_model = float(np.mean(band_positive)) if band_positive else None
-    p_model_source = "review rows with ground truth"
-    if p_model is None and routing_band_precision is not None:
-        p_model = routing_band_precision
-        p_model_source = "top-1 precision of the review band on the PR curve"
-    predicted, predicted_std = bootstrap_p_hitl(
-        gold_codes=lr_codes,
-        band_positive=band_positive or None,
-        p_model=p_model,
-        n_boot=n_boot,
-        seed=seed,
-    )
-    accepted = [
-        r.decision == answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id)
-        for r in review_rows
-        if r.status == DECIDED and r.decision not in ("", "none")
-    ]
-    observed, observed_std = precision_with_std(accepted, n_boot=n_boot, seed=seed)
-    combined = math.sqrt((predicted_std or 0) ** 2 + (observed_std or 0) ** 2)
-    agree = (
-        None
-        if any(math.isnan(x) for x in (predicted, observed, combined))
-        else abs(predicted - observed) <= 2 * combined
-    )
-    return {
-        "rows": {
-            "with_truth": len(with_truth),
-            "decided_with_truth": len(decided),
-            "gold_decided": len(gold_codes),
-            "by_status": dict(Counter(r.status for r in rows)),
-        },
-        "aggregated": _rates_dict(all_codes, n_boot=n_boot, seed=seed),
-        "aggregated_gold": _rates_dict(gold_codes, n_boot=n_boot, seed=seed),
-        "judgements": _rates_dict(judgement_codes, n_boot=n_boot, seed=seed),
-        "wrong_pick": wrong_pick,
-        "validators": _validators(by_pk, judgements),
-        "agreement_alpha": alpha,
-        "agreement_rows": alpha_rows,
-        "agreement_measure": AGREEMENT_MEASURE,
-        "votes_per_decided_row": _votes_per_decided_row(rows, judgements),
-        "median_seconds": float(np.median(seconds)) if seconds else None,
-        "lr_plus_source": lr_source,
-        "p_model": p_model,
-        "p_model_source": p_model_source,
-        "predicted_precision": predicted,
-        "predicted_std": predicted_std,
-        "observed_precision": observed,
-        "observed_std": observed_std,
-        "n_accepted_with_truth": len(accepted),
-        "agree_within_2sd": agree,
-    }

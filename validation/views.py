@@ -40,11 +40,12 @@ def _wants_fragment(request: HttpRequest) -> bool:
 def _review_response(request: HttpRequest, *, fragment: bool) -> HttpResponse:
     """The row on the validator's screen (leased now if needed): the full review page, or the
     review panel alone for the page's script (one round-trip after a judgement)."""
-    lease = leasing_services.lease_next_row(validator=request.user)
+    cfg = ReviewSettings.load()  # read once per page
+    lease = leasing_services.lease_next_row(validator=request.user, cfg=cfg)
     context = {
         "counters": review_selectors.validator_counters(validator=request.user),
-        "can_undo": review_selectors.can_undo(validator=request.user),
-        "cfg": ReviewSettings.load(),
+        "can_undo": review_selectors.can_undo(validator=request.user, cfg=cfg),
+        "cfg": cfg,
         "fragment": fragment,
     }
     if lease is None:
@@ -53,7 +54,7 @@ def _review_response(request: HttpRequest, *, fragment: bool) -> HttpResponse:
             response["HX-Redirect"] = reverse("validation:review")
             return response
         return render(request, "validation/review_empty.html", context)
-    context.update(review_selectors.review_page(lease=lease, validator=request.user))
+    context.update(review_selectors.review_page(lease=lease, validator=request.user, cfg=cfg))
     template = "validation/_review_panel.html" if fragment else "validation/review.html"
     return render(request, template, context)
 
@@ -77,19 +78,21 @@ def review(request: HttpRequest) -> HttpResponse:
 def prefetch(request: HttpRequest) -> HttpResponse:
     """Lease the row that comes after the one on the validator's screen and answer with its
     images (hidden), so the browser fetches them while the current row is judged."""
-    lease = leasing_services.prefetch_next_lease(validator=request.user)
+    cfg = ReviewSettings.load()
+    lease = leasing_services.prefetch_next_lease(validator=request.user, cfg=cfg)
     if lease is None:
         return render(request, "validation/_prefetch.html", {"urls": []})
     counters = review_selectors.validator_counters(validator=request.user)
+    page = review_selectors.review_page(lease=lease, validator=request.user, cfg=cfg)
     # the panel as it will look once the row on screen is judged: shown by the script at the
     # key press, then replaced by the server's answer to the judgement (same row, normally)
     context = {
-        "urls": review_selectors.row_image_urls(lease=lease, validator=request.user),
+        "urls": review_selectors.image_urls(page),
         "counters": {**counters, "today": counters["today"] + 1},
         "can_undo": True,
-        "cfg": ReviewSettings.load(),
+        "cfg": cfg,
         "fragment": False,  # no messages: they belong to the server's answer
-        **review_selectors.review_page(lease=lease, validator=request.user),
+        **page,
     }
     return render(request, "validation/_prefetch.html", context)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -28,8 +29,9 @@ def judge(user, policy=NO_GOLD) -> ReviewRow:
     return ReviewRow.objects.get(pk=lease.row_id)
 
 
-# one review GET that hands out a new row, with its counters; a fixed number whatever the queue
-MAX_QUERIES_PER_REVIEW_GET = 26
+# one review GET that hands out a new row, with its counters (the open rows counted, not read
+# from the cache); a fixed number whatever the queue
+MAX_QUERIES_PER_REVIEW_GET = 17
 
 
 def _review_get_queries(client: Client) -> tuple[int, str]:
@@ -57,12 +59,37 @@ def test_review_get_query_count_is_the_same_for_100_and_2000_open_rows(
         for _ in range(3):
             judge(user, policy=NO_GOLD)
         client.force_login(user)
+        cache.clear()  # the open rows are counted (not read from the cache) on this GET
         with django_assert_max_num_queries(MAX_QUERIES_PER_REVIEW_GET):
             n_queries, lease_id = _review_get_queries(client)
         row = ReviewLease.objects.get(pk=lease_id).row
         assert not Judgement.objects.filter(row=row, validator=user).exists()
         counts.append(n_queries)
     assert counts[0] == counts[1], counts
+
+
+def _counts_open_rows(sql: str) -> bool:
+    return "COUNT(" in sql and "validation_reviewrow" in sql and "judgement" not in sql
+
+
+def test_open_rows_counter_is_counted_then_read_from_the_cache(client, run, validators, cfg):
+    route_run(run=run, accept=None, review=0.0)
+    user = validators[0]
+    client.force_login(user)
+    cache.clear()
+    n_open = ReviewRow.objects.filter(status="open").count()
+    with CaptureQueriesContext(connection) as q:
+        assert f"{n_open} rows open" in client.get("/review/").content.decode()
+    assert sum(_counts_open_rows(x["sql"]) for x in q.captured_queries) == 1
+    # a row decided meanwhile shows within OPEN_ROWS_CACHE_SECONDS, not at once
+    ReviewRow.objects.filter(pk=ReviewRow.objects.filter(status="open").last().pk).update(
+        status="decided"
+    )
+    with CaptureQueriesContext(connection) as q:
+        assert f"{n_open} rows open" in client.get("/review/").content.decode()
+    assert not any(_counts_open_rows(x["sql"]) for x in q.captured_queries)
+    cache.clear()
+    assert f"{n_open - 1} rows open" in client.get("/review/").content.decode()
 
 
 def test_lease_statement_walks_the_queue_index_in_order(run, validators):

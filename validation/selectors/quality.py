@@ -1,13 +1,14 @@
-"""Quality reads: load a run's rows and judgements and hand them to the pure quality.report
-and replay.replay."""
+"""Quality reads: load a run's rows and judgements and hand them to the pure
+quality_report.report and replay.replay."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
 
 from matching.models import MatchRun
 from validation import quality, replay, report_text
+from validation import quality_report as report_core
 from validation.models import Judgement, ReviewRow, ReviewSettings, Routing
 
 
@@ -32,6 +33,58 @@ def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
             "pk", "kind", "status", "truth", "truth_offer_id", "decision"
         )
     ]
+
+
+# rows with an active judgement (n_judgements counts them) or a decision
+_JUDGED = Q(n_judgements__gt=0) | Q(status=ReviewRow.Status.DECIDED)
+
+
+def judged_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
+    """The facts of the run's rows that have a judgement or a decision (one statement)."""
+    return [
+        quality.RowFacts(
+            pk=pk,
+            kind=kind,
+            status=status,
+            truth=truth,
+            truth_offer_id=truth_offer_id,
+            decision=decision,
+            candidate_ids=tuple(candidate_ids),
+        )
+        for pk, kind, status, truth, truth_offer_id, decision, candidate_ids in (
+            ReviewRow.objects.filter(_JUDGED, run=run)
+            .order_by()
+            .values_list(
+                "pk", "kind", "status", "truth", "truth_offer_id", "decision", "candidate_ids"
+            )
+        )
+    ]
+
+
+def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str, int]]:
+    """One statement over the run's rows: the rows nobody has judged, counted by kind, status
+    and truth (report_core.RowGroup), and all rows by truth source (truth_sources)."""
+    groups: dict[tuple[str, str, str], int] = {}
+    sources: dict[str, int] = {}
+    counts = (
+        ReviewRow.objects.filter(run=run)
+        .annotate(
+            judged=Case(
+                When(_JUDGED, then=Value(True)), default=Value(False), output_field=BooleanField()
+            )
+        )
+        .order_by()
+        .values_list("kind", "status", "truth", "truth_source", "judged")
+        .annotate(n=Count("id"))
+    )
+    for kind, status, truth, source, judged, n in counts:
+        sources[source] = sources.get(source, 0) + n
+        if not judged:
+            groups[(kind, status, truth)] = groups.get((kind, status, truth), 0) + n
+    return (
+        [report_core.RowGroup(*key, n=n) for key, n in groups.items()],
+        dict(sorted(sources.items())),
+    )
 
 
 def _review_band_precision(*, run: MatchRun) -> float | None:
@@ -64,7 +117,7 @@ def aggregation_replay(*, run: MatchRun) -> list[dict]:
     judgements per row and extra judgements of the current ReviewSettings."""
     cfg = ReviewSettings.load()
     return replay.replay(
-        rows=row_facts_of(ReviewRow.objects.filter(run=run).order_by()),
+        rows=judged_row_facts(run=run),  # the replay uses rows with judgements only
         judgements=judgement_facts(run=run),
         required=cfg.judgements_per_row,
         max_extra=cfg.max_extra_judgements,
@@ -72,17 +125,17 @@ def aggregation_replay(*, run: MatchRun) -> list[dict]:
 
 
 def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
-    """The run's quality report (validation/quality.py: report), with the run."""
-    rows = row_facts_of(ReviewRow.objects.filter(run=run).order_by())
-    judgements = judgement_facts(run=run)
-    report = quality.report(
-        rows=rows,
-        judgements=judgements,
+    """The run's quality report (validation/quality_report.py: report), with the run. Rows that
+    nobody has judged are counted in the database, not loaded one by one."""
+    groups, sources = _row_counts(run=run)
+    report = report_core.report(
+        rows=judged_row_facts(run=run),
+        judgements=judgement_facts(run=run),
+        groups=groups,
         routing_band_precision=_review_band_precision(run=run),
         n_boot=n_boot,
         seed=seed,
     )
-    sources = truth_sources(run=run)
     return {
         "run": run,
         **report,
@@ -90,13 +143,3 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
         "truth_sources_text": report_text.truth_source_text(sources),
     }
 
-
-def truth_sources(*, run: MatchRun) -> dict[str, int]:
-    """Rows of the run by where their truth comes from: "catalogue" (product ids at routing
-    time) or "file" (simulate_validators --truth); only sources with rows are listed."""
-    return dict(
-        ReviewRow.objects.filter(run=run)
-        .values_list("truth_source")
-        .annotate(n=Count("id"))
-        .order_by("truth_source")
-    )

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, Max, OuterRef, Q
+from django.core.cache import cache
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from matching import selectors as matching_selectors
@@ -41,9 +42,11 @@ def _offer_view(offer: Offer, *, show_extras: bool) -> dict:
     return view
 
 
-def review_page(*, lease: ReviewLease, validator: AbstractBaseUser) -> dict:
+def review_page(
+    *, lease: ReviewLease, validator: AbstractBaseUser, cfg: ReviewSettings | None = None
+) -> dict:
     """What the review page shows: no ids, ranks, scores or gold flags; candidates shuffled."""
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     row = lease.row
     ids = list(row.candidate_ids)
     offers = matching_selectors.offers_with_images([row.query_offer_id, *ids])
@@ -63,34 +66,50 @@ def review_page(*, lease: ReviewLease, validator: AbstractBaseUser) -> dict:
     }
 
 
-def row_image_urls(*, lease: ReviewLease, validator: AbstractBaseUser) -> list[str]:
-    """The images a lease's page would show (query first, then the candidates in this
-    validator's slot order), to fetch them ahead: URLs only, no ids, ranks or answers."""
-    page = review_page(lease=lease, validator=validator)
+def image_urls(page: dict) -> list[str]:
+    """The images of a review page (query first, then the candidates in this validator's slot
+    order), to fetch them ahead: URLs only, no ids, ranks or answers."""
     return [im["url"] for offer in (page["query"], *page["slots"]) for im in offer["images"]]
 
 
+# the "rows open" counter of the review page is read at most this often per server process
+OPEN_ROWS_CACHE_SECONDS = 10
+_OPEN_ROWS_KEY = "validation:open_rows"
+
+
+def open_rows_count() -> int:
+    """Open review rows in all runs, as the review page shows them: counted at most every
+    OPEN_ROWS_CACHE_SECONDS per process (Django's cache), since counting scans the queue
+    (45,000 rows at the paper's scale) and the figure only informs."""
+    n = cache.get(_OPEN_ROWS_KEY)
+    if n is None:
+        n = ReviewRow.objects.filter(status=ReviewRow.Status.OPEN).count()
+        cache.set(_OPEN_ROWS_KEY, n, OPEN_ROWS_CACHE_SECONDS)
+    return n
+
+
 def validator_counters(*, validator: AbstractBaseUser) -> dict:
+    """The validator's judgements today and in all (one statement), and the open rows."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    mine = Judgement.objects.filter(validator=validator, undone_at__isnull=True)
-    return {
-        "today": mine.filter(created_at__gte=start).count(),
-        "total": mine.count(),
-        "open_rows": ReviewRow.objects.filter(status=ReviewRow.Status.OPEN).count(),
-    }
+    mine = Judgement.objects.filter(validator=validator, undone_at__isnull=True).aggregate(
+        total=Count("id"), today=Count("id", filter=Q(created_at__gte=start))
+    )
+    return {"today": mine["today"], "total": mine["total"], "open_rows": open_rows_count()}
 
 
-def answer_shown_exists(*, validator: AbstractBaseUser) -> Exists:
-    """For ReviewRow querysets: has the answer to this row, or to a related row
+def answer_shown_exists(*, validator: AbstractBaseUser, row_path: str = "") -> Exists:
+    """For ReviewRow querysets (or others, with ``row_path`` leading to the row, e.g. "row__"
+    for judgements): has the answer to this row, or to a related row
     (feedback_rules.rows_related: they share the query offer or the true match), been shown to
     the validator on their feedback page?"""
     shown = Judgement.objects.filter(validator=validator, revealed_at__isnull=False)
+    query, truth = OuterRef(f"{row_path}query_offer_id"), OuterRef(f"{row_path}truth_offer_id")
     return Exists(
         shown.filter(
-            Q(row__query_offer_id=OuterRef("query_offer_id"))
-            | Q(row__truth_offer_id=OuterRef("query_offer_id"))
-            | Q(row__query_offer_id=OuterRef("truth_offer_id"))
-            | Q(row__truth_offer_id=OuterRef("truth_offer_id"))
+            Q(row__query_offer_id=query)
+            | Q(row__truth_offer_id=query)
+            | Q(row__query_offer_id=truth)
+            | Q(row__truth_offer_id=truth)
         )
     )
 
@@ -103,19 +122,22 @@ def answer_shown(*, validator: AbstractBaseUser, row: ReviewRow) -> bool:
     )
 
 
-def can_undo(*, validator: AbstractBaseUser) -> bool:
-    cfg = ReviewSettings.load()
+def can_undo(*, validator: AbstractBaseUser, cfg: ReviewSettings | None = None) -> bool:
+    """Whether the validator may undo their latest judgement now (feedback_rules.may_undo).
+    One statement: the latest judgement with whether its answer has been shown."""
+    cfg = cfg or ReviewSettings.load()
     last = (
         Judgement.objects.filter(validator=validator, undone_at__isnull=True)
-        .select_related("row")
+        .annotate(shown=answer_shown_exists(validator=validator, row_path="row__"))
         .order_by("-created_at", "-id")
+        .values("created_at", "shown")
         .first()
     )
     return (
         last is not None
         and feedback_rules.may_undo(
-            judged_at=last.created_at,
-            answer_shown=answer_shown(validator=validator, row=last.row),
+            judged_at=last["created_at"],
+            answer_shown=last["shown"],
             now=timezone.now(),
             undo_seconds=cfg.undo_seconds,
         ).allowed

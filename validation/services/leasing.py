@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from matching.models import MatchRun
@@ -25,9 +24,8 @@ from validation.models import (
     ReviewLease,
     ReviewRow,
     ReviewSettings,
-    ReviewSkip,
 )
-from validation.selectors import review as review_selectors
+from validation.services import lease_queue
 
 
 class ReviewError(Exception):
@@ -70,22 +68,28 @@ def current_lease(
 
 def _valid_leases(
     *, validator: AbstractBaseUser, now: datetime, run: MatchRun | None = None
-) -> list[ReviewLease]:
+) -> tuple[list[ReviewLease], int]:
     """The validator's live leases on open rows they have not judged, oldest first (at most two:
-    the row on their screen, then the row prefetched for after it). One statement."""
+    the row on their screen, then the row prefetched for after it), and the number of leases
+    they hold in all (valid or not). One statement: a validator holds at most a few leases."""
     mine = Judgement.objects.filter(
         row=OuterRef("row"), validator=validator, undone_at__isnull=True
     )
-    qs = (
-        ReviewLease.objects.filter(
-            validator=validator, expires_at__gt=now, row__status=ReviewRow.Status.OPEN
-        )
-        .filter(~Exists(mine))
-        .filter(**({"row__run": run} if run is not None else {}))
+    leases = list(
+        ReviewLease.objects.filter(validator=validator)
+        .annotate(judged=Exists(mine))
         .select_related("row")
         .order_by("leased_at", "id")
     )
-    return list(qs[:2])
+    valid = [
+        lease
+        for lease in leases
+        if lease.expires_at > now
+        and lease.row.status == ReviewRow.Status.OPEN
+        and not lease.judged
+        and (run is None or lease.row.run_id == run.pk)
+    ]
+    return valid[:2], len(leases)
 
 
 def lease_next_row(
@@ -94,21 +98,24 @@ def lease_next_row(
     policy: assignment.LeasePolicy | None = None,
     now: datetime | None = None,
     run: MatchRun | None = None,
+    cfg: ReviewSettings | None = None,
 ) -> ReviewLease | None:
     """The validator's live lease, or a new lease on the next row for them (None: nothing left).
 
     Never a row they judged or skipped, never more leases + judgements than the row needs,
-    partly judged rows first, gold rows mixed in at ReviewSettings.gold_rate.
+    partly judged rows first, gold rows mixed in at ReviewSettings.gold_rate. ``cfg``: the
+    review settings when the caller has them already (one read per page).
     """
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     policy = policy or assignment.LeasePolicy(gold_rate=cfg.gold_rate)
     now = now or timezone.now()
     with transaction.atomic():
         lock_user(validator)
-        leases = _valid_leases(validator=validator, now=now, run=run)
+        leases, n_held = _valid_leases(validator=validator, now=now, run=run)
         if leases:  # the row on their screen, or the prefetched row once that one is judged
             return leases[0]
-        ReviewLease.objects.filter(validator=validator).delete()
+        if n_held:  # stale leases (expired, decided, judged): gone before a new one
+            ReviewLease.objects.filter(validator=validator).delete()
         for pool in policy.pools():
             lease = _lease_from_pool(
                 validator=validator,
@@ -128,6 +135,7 @@ def prefetch_next_lease(
     validator: AbstractBaseUser,
     policy: assignment.LeasePolicy | None = None,
     now: datetime | None = None,
+    cfg: ReviewSettings | None = None,
 ) -> ReviewLease | None:
     """Lease the row the validator will see after the one on their screen (the page's script
     asks for it while they look at the current row, to fetch its images ahead).
@@ -141,18 +149,19 @@ def prefetch_next_lease(
     (check_lease), nothing recorded. None when nothing is on their screen (the next review
     page leases) or nothing is left; an existing prefetched lease is returned as it is.
     """
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     policy = policy or assignment.LeasePolicy(gold_rate=cfg.gold_rate)
     now = now or timezone.now()
     with transaction.atomic():
         lock_user(validator)
-        leases = _valid_leases(validator=validator, now=now)
+        leases, n_held = _valid_leases(validator=validator, now=now)
         if not leases:
             return None
         if len(leases) > 1:
             return leases[1]
         current = leases[0]
-        ReviewLease.objects.filter(validator=validator).exclude(pk=current.pk).delete()
+        if n_held > 1:
+            ReviewLease.objects.filter(validator=validator).exclude(pk=current.pk).delete()
         for pool in policy.pools():
             lease = _lease_from_pool(
                 validator=validator,
@@ -167,10 +176,12 @@ def prefetch_next_lease(
     return None
 
 
-def start_next_lease(*, validator: AbstractBaseUser, now: datetime) -> None:
+def start_next_lease(
+    *, validator: AbstractBaseUser, now: datetime, cfg: ReviewSettings | None = None
+) -> None:
     """The validator's prefetched lease (if any) becomes the row on their screen: its clock
     (seconds_spent, expiry) starts now. Only live leases: an expired one stays expired."""
-    cfg = ReviewSettings.load()
+    cfg = cfg or ReviewSettings.load()
     ReviewLease.objects.filter(validator=validator, expires_at__gt=now).update(
         leased_at=now, expires_at=now + timedelta(minutes=cfg.lease_minutes)
     )
@@ -197,54 +208,22 @@ def _lease_from_pool(
     validators are leasing right now are skipped (``SKIP LOCKED``), not waited for. The cost
     depends on the window and the rows walked past (rows this validator judged that still wait
     for others, rows full of live leases), not on the length of the queue. A second statement
-    re-checks the locked candidates with fresh reads before the lease is written.
+    re-checks the locked candidates with fresh reads before the lease is written. Both
+    statements are plain SQL (validation.services.lease_queue): cheap to build on every page.
     """
-    live = (
-        ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
-        .order_by()
-        .values("row")
-        .annotate(c=Count("id"))
-        .values("c")
+    locked = lease_queue.pick_row_ids(
+        validator_id=validator.pk,
+        kind=kind,
+        order_by=order_by,
+        now=now,
+        window=window,
+        run_id=run.pk if run is not None else None,
+        exclude_row_id=exclude_row_id,
     )
-    mine = Judgement.objects.filter(row=OuterRef("pk"), validator=validator, undone_at__isnull=True)
-    skipped = ReviewSkip.objects.filter(row=OuterRef("pk"), validator=validator)
-    qs = (
-        ReviewRow.objects.filter(
-            status=ReviewRow.Status.OPEN, kind=kind, n_judgements__lt=F("judgements_needed")
-        )
-        .filter(~Exists(mine), ~Exists(skipped))
-        .filter(
-            ~review_selectors.answer_shown_exists(validator=validator)
-        )  # never a row whose answer was shown to them
-        .filter(**({"run": run} if run is not None else {}))
-        .exclude(**({"pk": exclude_row_id} if exclude_row_id is not None else {}))
-        .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)))
-        .filter(live__lt=F("judgements_needed") - F("n_judgements"))
-        .order_by(*order_by)
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", flat=True)
-    )
-    locked = list(qs[:window])
     if not locked:
         return None
     # re-check the locked rows with fresh statements (the pick ran on an older snapshot)
-    others = (
-        ReviewLease.objects.filter(row=OuterRef("pk"), expires_at__gt=now)
-        .exclude(validator=validator)
-        .order_by()
-        .values("row")
-        .annotate(c=Count("id"))
-        .values("c")
-    )
-    fresh = {
-        r.pk: r
-        for r in ReviewRow.objects.filter(pk__in=locked, status=ReviewRow.Status.OPEN)
-        .annotate(
-            judged=Exists(mine),
-            others=Coalesce(Subquery(others, output_field=IntegerField()), Value(0)),
-        )
-        .filter(judged=False, n_judgements__lt=F("judgements_needed") - F("others"))
-    }
+    fresh = lease_queue.recheck_rows(row_ids=locked, validator_id=validator.pk, now=now)
     row = next((fresh[pk] for pk in locked if pk in fresh), None)
     if row is None:
         return None

@@ -45,6 +45,7 @@ def judge_row(
 ) -> Judgement:
     """Record the validator's choice (key 1..n or 0 = none) on their leased row."""
     now = now or timezone.now()
+    cfg = ReviewSettings.load()  # read once for the whole judgement
     with transaction.atomic():
         lease, row = check_lease(validator=validator, lease_id=lease_id, now=now)
         order = review_selectors.slot_order_for(row=row, validator_id=validator.pk)
@@ -63,8 +64,8 @@ def judge_row(
             seconds_spent=max((now - lease.leased_at).total_seconds(), 0.0),
         )
         lease.delete()
-        start_next_lease(validator=validator, now=now)
-        do_recompute_row(row=row, now=now)
+        start_next_lease(validator=validator, now=now, cfg=cfg)
+        do_recompute_row(row=row, now=now, cfg=cfg)
     return judgement
 
 
@@ -140,14 +141,17 @@ def skip_row(*, validator: AbstractBaseUser, lease_id: int) -> None:
         start_next_lease(validator=validator, now=timezone.now())
 
 
-def do_recompute_row(*, row: ReviewRow, now: datetime | None = None) -> aggregation.Outcome:
+def do_recompute_row(
+    *, row: ReviewRow, now: datetime | None = None, cfg: ReviewSettings | None = None
+) -> aggregation.Outcome:
     """Recompute a (locked) row's decision from its active judgements (in recorded order);
     keeps Decision in step. With early decision a row is decided as soon as no further judgement
     can change the outcome, and reopened (with the judgements it needs again) when an undo makes
     the outcome open again. Leases still held on a row decided meanwhile are left to expire:
     they are never shown again (current_lease only returns leases on open rows) and a judgement
-    sent through one is refused by check_lease ("already been decided"), nothing recorded."""
-    cfg = ReviewSettings.load()
+    sent through one is refused by check_lease ("already been decided"), nothing recorded.
+    ``cfg``: the review settings when the caller has them already."""
+    cfg = cfg or ReviewSettings.load()
     now = now or timezone.now()
     choices = list(
         Judgement.objects.filter(row=row, undone_at__isnull=True)
