@@ -31,7 +31,7 @@ def judge(user, policy=NO_GOLD) -> ReviewRow:
 
 # one review GET that hands out a new row, with its counters (the open rows counted, not read
 # from the cache); a fixed number whatever the queue
-MAX_QUERIES_PER_REVIEW_GET = 17
+MAX_QUERIES_PER_REVIEW_GET = 18  # + 1 pick statement for the conflict pool, tried first
 
 
 def _review_get_queries(client: Client) -> tuple[int, str]:

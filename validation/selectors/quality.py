@@ -142,4 +142,3 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
         "truth_sources": sources,
         "truth_sources_text": report_text.truth_source_text(sources),
     }
-
