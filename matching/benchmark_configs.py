@@ -73,6 +73,7 @@ MATCH_OVERRIDE_CASTS: dict[str, Callable[[str], object]] = {
     "csls_k": int,
     "unassigned_penalty": float,
     "discriminator": _flag,
+    "discriminator_rerank": _flag,
 }
 
 

@@ -29,18 +29,46 @@ MIN_PAIRS_PER_CLASS = 20
 FOLDS = 5
 
 
-def _classifier(seed: int):
+#: +1: the probability may only rise with the feature, -1: only fall (a strong regulariser on
+#: a few hundred positive pairs: more similar never means less likely).
+MONOTONIC = {
+    "score": 1,
+    "cosine": 1,
+    "image_cosine": 1,
+    "text_cosine": 1,
+    "tfidf": 1,
+    "brand": 1,
+    "log_price_ratio": -1,
+    "size_overlap": 1,
+    "code_overlap": 1,
+    "code_conflict": -1,
+    "gap_to_best": -1,
+    "tfidf_gap_to_best": -1,
+    "reciprocal_gap": 1,
+}
+#: threads of the classifier (OpenMP): 1, so it never oversubscribes a busy machine
+THREADS = 1
+
+
+def _classifier(seed: int, used: Sequence[int]):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
-        max_iter=300,
+        max_iter=200,
         learning_rate=0.05,
-        max_leaf_nodes=15,
-        min_samples_leaf=20,
+        max_leaf_nodes=8,
+        min_samples_leaf=40,
         l2_regularization=1.0,
+        monotonic_cst=[MONOTONIC.get(FEATURE_NAMES[i], 0) for i in used],
         early_stopping=False,
         random_state=seed,
     )
+
+
+def _limited():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=THREADS)
 
 
 @dataclass
@@ -62,7 +90,8 @@ class Discriminator:
         if not len(x):
             return np.zeros(0, dtype=np.float32)
         x = x if self.used is None else x[:, list(self.used)]
-        return self.classifier.predict_proba(x)[:, 1].astype(np.float32)
+        with _limited():
+            return self.classifier.predict_proba(x)[:, 1].astype(np.float32)
 
     def save(self, path: Path) -> None:
         import joblib
@@ -106,7 +135,8 @@ def fit_discriminator(
         return None, f"no discriminator: {n_pos} positive / {n_neg} negative pairs (too few)"
     started = time.perf_counter()
     used = used_columns(x)
-    classifier = _classifier(seed).fit(x[:, list(used)], y)
+    with _limited():
+        classifier = _classifier(seed, used).fit(x[:, list(used)], y)
     info = {
         "n_pairs": len(y),
         "n_positive": n_pos,
@@ -124,7 +154,8 @@ def out_of_fold(
     from sklearn.model_selection import GroupKFold
 
     y = np.asarray(y, dtype=bool)
-    x = x[:, list(used_columns(x))]
+    used = used_columns(x)
+    x = x[:, list(used)]
     groups = np.asarray(groups)
     n_groups = len(np.unique(groups))
     out = np.full(len(y), np.nan, dtype=np.float32)
@@ -132,7 +163,9 @@ def out_of_fold(
         if y[train].all() or not y[train].any():
             out[test] = float(y[train].mean())
             continue
-        out[test] = _classifier(seed).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+        with _limited():
+            model = _classifier(seed, used).fit(x[train], y[train])
+            out[test] = model.predict_proba(x[test])[:, 1]
     return out
 
 

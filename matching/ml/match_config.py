@@ -42,7 +42,8 @@ class MatchConfig:
     of a query whose candidates were all taken by better-scoring queries. ``discriminator``:
     rescore the shortlist with the model's pair discriminator (:mod:`matching.ml.discriminator`)
     when the model has one; its probability becomes the score (off, or no discriminator: the
-    search score).
+    search score). ``discriminator_rerank``: order the shortlist by that probability (else the
+    search's order and one-to-one assignment stay and only the scores are the probabilities).
     """
 
     k: int = 3
@@ -55,6 +56,7 @@ class MatchConfig:
     csls_k: int = 10
     unassigned_penalty: float = 0.5
     discriminator: bool = True
+    discriminator_rerank: bool = True
 
     def __post_init__(self) -> None:
         if self.k < 1:

@@ -73,17 +73,29 @@ def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
 
 
 def rank(
-    config: MatchConfig, cand_idx: np.ndarray, prob: np.ndarray, cand_cos: np.ndarray
+    config: MatchConfig,
+    cand_idx: np.ndarray,
+    prob: np.ndarray,
+    cand_cos: np.ndarray,
+    cand_score: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top ``config.k`` by probability, with the run's one-to-one assignment."""
-    return final_ranking(
-        cand_idx,
-        prob,
-        cand_cos,
-        k=config.k,
-        one_to_one=config.one_to_one,
-        penalty=config.unassigned_penalty,
+    """Top ``config.k`` with the run's one-to-one assignment: ordered by probability, or, with
+    ``config.discriminator_rerank`` off, by ``cand_score`` (the search) and then given the
+    probabilities as scores (capped by rank 1's, the unassigned penalty subtracted)."""
+    kwargs = {"k": config.k, "one_to_one": config.one_to_one, "penalty": 0.0}
+    if config.discriminator_rerank or cand_score is None:
+        return final_ranking(
+            cand_idx, prob, cand_cos, **{**kwargs, "penalty": config.unassigned_penalty}
+        )
+    # the search's order; the probability (and the cosine) of each pair travel with it
+    indices, score, p = final_ranking(cand_idx, cand_score, prob, **kwargs)
+    _, penalised, cos = final_ranking(
+        cand_idx, cand_score, cand_cos, **{**kwargs, "penalty": config.unassigned_penalty}
     )
+    unassigned = (score[:, 0] - penalised[:, 0]) > 1e-6
+    p = np.where(indices >= 0, np.minimum(p, p[:, :1]), -np.inf).astype(np.float32)
+    p[unassigned] -= config.unassigned_penalty
+    return indices, p, cos
 
 
 def search(
@@ -96,7 +108,7 @@ def search(
     )
     prob = ml_disc.scatter(short.indices.shape, q_pos, k_pos, discriminator.predict(x))
     cosines = short.cosines if short.cosines is not None else short.similarities
-    indices, sims, cos = rank(config, short.indices, prob, cosines)
+    indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
     return SearchResult(
         indices=indices,
         similarities=sims,
@@ -156,7 +168,7 @@ def train(
         ys_all.append(is_true[qp1, kp1])
         groups_all.append(groups[qp1])
         cos = short.cosines if short.cosines is not None else score
-        lists.append((start, idx, cos, qp1, kp1, relevant))
+        lists.append((start, idx, score, cos, qp1, kp1, relevant))
         rows, idx2, score2 = ml_disc.without_true_matches(idx, score, is_true)
         if len(rows):
             x2, qp2, _ = pair_features(
@@ -174,9 +186,9 @@ def train(
         return None, None, note
     oof = ml_disc.out_of_fold(x, y, groups, seed=seed)
     calibration_inputs: dict = {"sims": [], "correct1": [], "correctk": [], "has_match": []}
-    for start, idx, cos, qp, kp, relevant in lists:
+    for start, idx, score, cos, qp, kp, relevant in lists:
         prob = ml_disc.scatter(idx.shape, qp, kp, oof[start : start + len(qp)])
-        indices, sims, _ = rank(config, idx, prob, cos)
+        indices, sims, _ = rank(config, idx, prob, cos, score)
         for row, rel, sim in zip(indices, relevant, sims, strict=True):
             calibration_inputs["sims"].append(float(sim[0]) if row[0] >= 0 else float("-inf"))
             calibration_inputs["correct1"].append(int(row[0]) in rel)

@@ -105,6 +105,13 @@ def add_match_arguments(parser) -> None:
         help="rescore with the model's pair discriminator when it has one "
         "(--no-discriminator: the search score)",
     )
+    parser.add_argument(
+        "--discriminator-rerank",
+        action=argparse.BooleanOptionalAction,
+        default=d.discriminator_rerank,
+        help="order candidates by the discriminator's probability "
+        "(--no-discriminator-rerank: keep the search order, rescore only)",
+    )
 
 
 def match_config_from_options(options: dict) -> MatchConfig:

@@ -63,7 +63,7 @@ def test_pair_features_values():
 
 
 def test_side_subset_keeps_rows_aligned():
-    query, index = _sides()
+    _query, index = _sides()
     index.text = _unit([[1, 0], [0, 1], [1, 1]])
     sub = index.subset([2, 0])
     assert sub.texts == ["zebra shirt blue", "acme phone kx100 black"]
