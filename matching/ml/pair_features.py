@@ -125,6 +125,7 @@ def _in_list(values: np.ndarray, valid: np.ndarray, fill: float) -> np.ndarray:
     return np.where(valid, values, fill)
 
 
+@np.errstate(invalid="ignore")  # -inf - -inf (a pair the search could not score) is NaN
 def pair_features(
     *,
     query: Side,

@@ -92,7 +92,8 @@ def rank(
     _, penalised, cos = final_ranking(
         cand_idx, cand_score, cand_cos, **{**kwargs, "penalty": config.unassigned_penalty}
     )
-    unassigned = (score[:, 0] - penalised[:, 0]) > 1e-6
+    with np.errstate(invalid="ignore"):
+        unassigned = (score[:, 0] - penalised[:, 0]) > 1e-6  # NaN (no candidate): False
     p = np.where(indices >= 0, np.minimum(p, p[:, :1]), -np.inf).astype(np.float32)
     p[unassigned] -= config.unassigned_penalty
     return indices, p, cos
