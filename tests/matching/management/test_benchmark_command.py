@@ -60,8 +60,18 @@ def test_benchmark_rejects_a_missing_catalogue(tmp_path):
         )  # fmt: skip
 
 
-def test_benchmark_leave_one_shop_out(cross_shop_catalogue, specs, tmp_path, capsys):
-    folder = cross_shop_catalogue(n_products=8, shops=("atelier", "boulevard", "corso", "dune"))
+def test_benchmark_leave_one_shop_out(write_catalogue, specs, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("matching_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cross_shop_rows = module.cross_shop_rows
+    rows = cross_shop_rows(n_products=8, shops=("atelier", "boulevard", "corso"))
+    dune = cross_shop_rows(n_products=8, shops=("atelier", "dune", "corso"))
+    folder = write_catalogue(rows + [r for r in dune if r["shop"] == "dune"])
     out_json = tmp_path / "loo.json"
     call_command(
         "benchmark",
