@@ -52,6 +52,8 @@ def run_benchmark(
         image_spec = None
     names = list(configs) if configs else default_configs(has_images=has_images)
     parsed = [parse_config(n) for n in names]
+    if not has_images:
+        parsed = [c.without_images() for c in parsed]
     if image_spec is None and any("image" in c.features for c in parsed):
         raise ValueError("image configs need images and an image encoder")
     timings: dict[str, float] = {}
@@ -70,26 +72,35 @@ def run_benchmark(
 
     results: dict[str, dict[str, dict]] = {}
     models: dict[str, dict] = {}
+    trained: dict[str, object] = {}
+    trained_names: dict[str, str] = {}  # configs that differ only in match fields share a model
     for config in parsed:
         model = None
-        if config.kind != "raw":
+        train_config = config.train_config(base_config)
+        key = repr((config.kind, config.features, train_config.to_dict()))
+        if config.kind != "raw" and key in trained:
+            model = trained[key]
+            models[config.name] = {**models[trained_names[key]], "shared_with": trained_names[key]}
+        elif config.kind != "raw":
             t = time.perf_counter()
             model = training.train_projection(
                 train_shops=train_shops,
                 before=cutoff,
                 features=config.features,
-                config=config.train_config(base_config),
+                config=train_config,
                 image_spec=image_spec,
                 text_spec=text_spec,
                 name=f"benchmark {config.name}",
             )
             timings[f"train {config.name}"] = time.perf_counter() - t
+            trained[key], trained_names[key] = model, config.name
             models[config.name] = {
                 "id": model.pk,
                 "config": model.config,
                 "metrics": model.metrics,
                 "n_train_offers": model.n_train_offers,
                 "n_train_products": model.n_train_products,
+                "discriminator": model.discriminator,
             }
             log(
                 f"trained {config.name}: model #{model.pk}, val R@1 {model.metrics['val_R@1']}, "
@@ -122,6 +133,8 @@ def run_benchmark(
                 "n_with_match": m.get("n_queries_with_match"),
                 "n_index": run.n_index,
                 "run": run.pk,
+                "discriminator": m.get("discriminator", False),
+                "search_seconds": (m.get("seconds") or {}).get("search"),
             }
             log(
                 f"matched {config.name} {query_shop}: AUCPR {format_pct(m.get('AUCPR'))} "

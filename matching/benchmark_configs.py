@@ -10,6 +10,11 @@
 * ``#``: match overrides, by :class:`~matching.ml.match_config.MatchConfig` field name, e.g.
   ``raw:text#one_to_one=false,text_weight=0``.
 
+``default`` is what ``train_projection`` + ``match`` do with their defaults: a linear
+projection of :data:`DEFAULT_FEATURES` (image dropped when the catalogue has no images) trained
+with ``TrainConfig()`` (not the benchmark's training flags) and matched with ``MatchConfig()``
+(the model's pair discriminator included); ``default#key=value`` overrides match fields.
+
 Several configs are separated by commas (``split_configs``).
 """
 
@@ -35,7 +40,12 @@ OVERRIDE_KEYS = {
     "temp": ("temperature", float),
     "seed": ("seed", int),
     "patience": ("patience", int),
+    "cal": ("calibration_share", float),
+    "drop": ("input_dropout", float),
 }
+DEFAULT = "default"
+#: The features of ``train_projection`` without --features.
+DEFAULT_FEATURES = ("image", "text", "numeric")
 
 
 def _flag(value: str) -> bool:
@@ -62,6 +72,8 @@ MATCH_OVERRIDE_CASTS: dict[str, Callable[[str], object]] = {
     "shortlist": int,
     "csls_k": int,
     "unassigned_penalty": float,
+    "discriminator": _flag,
+    "discriminator_rerank": _flag,
 }
 
 
@@ -72,18 +84,29 @@ class BenchConfig:
     features: tuple[str, ...]
     overrides: dict = field(default_factory=dict, hash=False)
     match_overrides: dict = field(default_factory=dict, hash=False)
+    is_default: bool = False
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
+        if self.is_default:
+            base = TrainConfig()
         config = replace(base, hidden=MLP_HIDDEN) if self.kind == "mlp" else base
         return replace(config, **self.overrides)
 
     def match_config(self, base: MatchConfig) -> MatchConfig:
+        if self.is_default:
+            base = MatchConfig()
         return replace(base, **self.match_overrides)
+
+    def without_images(self) -> BenchConfig:
+        """This config on a text-only catalogue (only ``default`` may drop its images)."""
+        if not self.is_default or "image" not in self.features:
+            return self
+        return replace(self, features=tuple(f for f in self.features if f != "image"))
 
 
 def split_configs(value: str) -> list[str]:
     """ "raw:text,proj:text@bs=64,lone=0.5" -> ["raw:text", "proj:text@bs=64,lone=0.5"]."""
-    return [c for c in re.split(r",(?=\s*(?:raw|proj|mlp):)", value) if c.strip()]
+    return [c for c in re.split(r",(?=\s*(?:raw:|proj:|mlp:|default\b))", value) if c.strip()]
 
 
 def _pairs(name: str, text: str, keys) -> list[tuple[str, str]]:
@@ -99,6 +122,19 @@ def _pairs(name: str, text: str, keys) -> list[tuple[str, str]]:
 def parse_config(name: str) -> BenchConfig:
     name = name.strip()
     head, _, match_tail = name.partition("#")
+    if head == DEFAULT:
+        match_overrides = {
+            key: MATCH_OVERRIDE_CASTS[key](value)
+            for key, value in _pairs(name, match_tail, MATCH_OVERRIDE_CASTS)
+        }
+        MatchConfig(**match_overrides)
+        return BenchConfig(
+            name=name,
+            kind="proj",
+            features=DEFAULT_FEATURES,
+            match_overrides=match_overrides,
+            is_default=True,
+        )
     head, _, train_tail = head.partition("@")
     kind, _, feats = head.partition(":")
     if kind not in KINDS or not feats:

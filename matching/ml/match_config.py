@@ -39,7 +39,11 @@ class MatchConfig:
     similarity mixed into the cosine; None means :func:`text_weight_for` the run's features.
     ``rescore``: ``none`` or ``csls``. ``shortlist``: neighbours per query considered by the
     rescoring steps. ``csls_k``: neighbourhood size of CSLS. ``unassigned_penalty``: score drop
-    of a query whose candidates were all taken by better-scoring queries.
+    of a query whose candidates were all taken by better-scoring queries. ``discriminator``:
+    rescore the shortlist with the model's pair discriminator (:mod:`matching.ml.discriminator`)
+    when the model has one; its probability becomes the score (off, or no discriminator: the
+    search score). ``discriminator_rerank``: order the shortlist by that probability (else the
+    search's order and one-to-one assignment stay and only the scores are the probabilities).
     """
 
     k: int = 3
@@ -51,6 +55,8 @@ class MatchConfig:
     shortlist: int = 50
     csls_k: int = 10
     unassigned_penalty: float = 0.5
+    discriminator: bool = True
+    discriminator_rerank: bool = True
 
     def __post_init__(self) -> None:
         if self.k < 1:

@@ -41,6 +41,15 @@ class ProjectionModel(models.Model):
         help_text="held-out calibration of the scores (matching/ml/calibration.py); empty: none",
     )
     weights_path = models.CharField(max_length=500, blank=True, help_text="relative to MEDIA_ROOT")
+    discriminator_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="pair discriminator (matching/ml/discriminator.py), relative to MEDIA_ROOT; "
+        "empty: none",
+    )
+    discriminator = models.JSONField(
+        default=dict, blank=True, help_text="what the pair discriminator was fitted on"
+    )
     error = models.TextField(blank=True)
 
     class Meta:

@@ -120,6 +120,17 @@ def vectors(
 ) -> np.ndarray:
     """The vectors a match compares: projected by ``head``, or raw and L2-normalised."""
     blocks = load_blocks(offers, features, image_encoder=image_encoder, text_encoder=text_encoder)
+    return project(blocks, features=features, scaler=scaler, head=head)
+
+
+def project(
+    blocks: Blocks,
+    *,
+    features: Sequence[str],
+    scaler: ml_features.NumericScaler | None,
+    head: ml_projection.ProjectionHead | None,
+) -> np.ndarray:
+    """The vectors of loaded blocks: projected by ``head``, or raw and L2-normalised."""
     x = assemble(blocks, features, scaler)
     if head is None:
         return _l2(x)

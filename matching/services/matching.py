@@ -31,6 +31,7 @@ from matching.ml import retrieval as ml_retrieval
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.match_config import MatchConfig
 from matching.models import Candidate, Encoder, MatchRun, ProjectionModel, Shop
+from matching.services import discriminator as discriminator_service
 from matching.services import features as feature_rows
 
 PLOTTED_CATEGORIES = 5
@@ -171,23 +172,35 @@ def _run_match(
     elif "numeric" in feats:
         scaler = ml_features.NumericScaler.fit(feature_rows.numeric_raw(queries + index))
     encoders = {"image_encoder": image_encoder, "text_encoder": text_encoder}
-    kwargs = {"features": feats, "scaler": scaler, "head": head, **encoders}
-    q_vectors = feature_rows.vectors(queries, **kwargs)
-    i_vectors = feature_rows.vectors(index, **kwargs)
+    q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
+    i_blocks = feature_rows.load_blocks(index, feats, **encoders)
+    q_vectors = feature_rows.project(q_blocks, features=feats, scaler=scaler, head=head)
+    i_vectors = feature_rows.project(i_blocks, features=feats, scaler=scaler, head=head)
     timings["load_and_project"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     q_keys = [o.brand_normalised for o in queries]
     i_keys = [o.brand_normalised for o in index]
-    result = search_offers(
-        config,
-        q_vectors,
-        i_vectors,
-        q_keys,
-        i_keys,
-        [o.text_normalised for o in queries],
-        [o.text_normalised for o in index],
+    use_discriminator = (
+        config.discriminator and run.model is not None and bool(run.model.discriminator_path)
     )
+    if use_discriminator:
+        result = discriminator_service.search(
+            discriminator_service.load(run.model.discriminator_path),
+            config,
+            discriminator_service.side(queries, q_blocks, q_vectors),
+            discriminator_service.side(index, i_blocks, i_vectors),
+        )
+    else:
+        result = search_offers(
+            config,
+            q_vectors,
+            i_vectors,
+            q_keys,
+            i_keys,
+            [o.text_normalised for o in queries],
+            [o.text_normalised for o in index],
+        )
     timings["search"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -213,6 +226,7 @@ def _run_match(
         similarities=result.similarities,
     )
     metrics["n_candidates"] = len(rows[0])
+    metrics["discriminator"] = use_discriminator
     metrics["new_only"] = bool(skip)
     metrics["n_skipped_decided"] = len(skip)
     run.n_queries = len(queries)

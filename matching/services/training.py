@@ -22,6 +22,7 @@ from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from matching.ml.evaluation import jsonable
 from matching.ml.match_config import MatchConfig
 from matching.models import ProjectionModel
+from matching.services import discriminator as discriminator_service
 from matching.services import features as feature_rows
 
 
@@ -85,15 +86,45 @@ def _train(model, shops, before, features, config, progress) -> None:
         features=x, product_ids=product_ids, config=config, progress=progress
     )
     t_cal = time.perf_counter()
-    calibration, calibration_note = calibrate(
-        offers=[offers[i] for i in held],
-        vectors=result.head.project(x_all[held]) if len(held) else None,
-        distractors=[offers[i] for i in keep],
-        distractor_vectors=result.head.project(x_all[keep]) if len(held) else None,
-        features=features,
-        config=MatchConfig().resolved(features),
-        n_shops=n_shops,
-    )
+    match_config = MatchConfig().resolved(features)
+    discriminator, inputs, discriminator_note = None, None, "no discriminator: no held-out split"
+    if len(held) and n_shops > 1:
+        projected = result.head.project(x_all)
+        discriminator, inputs, discriminator_note = discriminator_service.train(
+            offers=offers,
+            full=discriminator_service.side(offers, blocks, projected),
+            held=held,
+            keep=keep,
+            config=match_config,
+            seed=config.seed,
+        )
+    if discriminator is not None and inputs is not None:
+        calibration, calibration_note = fit_calibration_lists(
+            **inputs,
+            config=match_config,
+            setup={
+                "match_config": match_config.to_dict(),
+                "n_offers": len(held),
+                "n_distractors": len(keep),
+                "retrieval": "each training shop's held-out offers vs all the other shops' "
+                "offers; scores: the discriminator's out-of-fold probabilities",
+            },
+        )
+        relative_disc = f"models/discriminator-{model.pk}.joblib"
+        discriminator.save(Path(settings.MEDIA_ROOT) / relative_disc)
+        model.discriminator_path = relative_disc
+        model.discriminator = jsonable({**discriminator.info, "note": discriminator_note})
+    else:
+        calibration, calibration_note = calibrate(
+            offers=[offers[i] for i in held],
+            vectors=result.head.project(x_all[held]) if len(held) else None,
+            distractors=[offers[i] for i in keep],
+            distractor_vectors=result.head.project(x_all[keep]) if len(held) else None,
+            features=features,
+            config=match_config,
+            n_shops=n_shops,
+        )
+        model.discriminator = {"note": discriminator_note}
     calibration_seconds = time.perf_counter() - t_cal
     relative = f"models/projection-{model.pk}.pt"
     path = Path(settings.MEDIA_ROOT) / relative
@@ -129,6 +160,7 @@ def _train(model, shops, before, features, config, progress) -> None:
             "n_calibration_offers": len(held),
             "calibration": calibration_note,
             "seconds_calibration": calibration_seconds,
+            "discriminator": discriminator_note,
         }
     )
     model.status = ProjectionModel.Status.READY
@@ -189,6 +221,31 @@ def calibrate(
             correct1.append(int(row[0]) in rel)
             correctk.append(any(int(i) in rel for i in row if i >= 0))
             has_match.append(bool(rel))
+    return fit_calibration_lists(
+        sims=sims,
+        correct1=correct1,
+        correctk=correctk,
+        has_match=has_match,
+        config=config,
+        setup={
+            "match_config": config.to_dict(),
+            "n_offers": len(offers),
+            "n_distractors": len(distractors),
+            "retrieval": "each training shop's held-out offers vs all the other shops' offers",
+        },
+    )
+
+
+def fit_calibration_lists(
+    *,
+    sims: Sequence[float],
+    correct1: Sequence[bool],
+    correctk: Sequence[bool],
+    has_match: Sequence[bool],
+    config: MatchConfig,
+    setup: dict,
+) -> tuple[ml_calibration.Calibration | None, str]:
+    """The calibration of held-out top-1 scores (one per query), or None and why not."""
     if len(sims) < ml_calibration.MIN_CALIBRATION_QUERIES:
         return None, f"not calibrated: {len(sims)} held-out queries (too few)"
     if not any(correct1):
@@ -199,12 +256,7 @@ def calibrate(
         topk_correct=correctk,
         has_match=has_match,
         k=config.k,
-        setup={
-            "match_config": config.to_dict(),
-            "n_offers": len(offers),
-            "n_distractors": len(distractors),
-            "retrieval": "each training shop's held-out offers vs all the other shops' offers",
-        },
+        setup=setup,
     )
     curve = ml_evaluation.thin_curve(calibration.pr_curve)
     calibration = ml_calibration.Calibration(

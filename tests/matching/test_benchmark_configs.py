@@ -44,3 +44,28 @@ def test_match_overrides_after_hash():
 
 def test_every_match_parameter_can_be_overridden():
     assert set(bc.MATCH_OVERRIDE_CASTS) == {f.name for f in fields(MatchConfig)}
+
+
+def test_default_config_is_what_train_and_match_do_by_default():
+    from matching.ml.training import TrainConfig
+
+    config = bc.parse_config("default")
+    assert config.is_default and config.kind == "proj"
+    assert config.features == bc.DEFAULT_FEATURES
+    custom = TrainConfig(epochs=3, dim=8)
+    assert config.train_config(custom) == TrainConfig()  # not the benchmark's flags
+    assert config.match_config(MatchConfig(k=7)) == MatchConfig()
+    assert config.without_images().features == ("text", "numeric")
+    off = bc.parse_config("default#discriminator=false")
+    assert off.match_config(MatchConfig()).discriminator is False
+    assert bc.parse_config("proj:text").without_images().features == ("text",)
+    assert bc.split_configs("raw:text,default,default#discriminator=false,proj:text@bs=4") == [
+        "raw:text",
+        "default",
+        "default#discriminator=false",
+        "proj:text@bs=4",
+    ]
+    assert bc.parse_config("proj:text@cal=0.3,drop=0.1").overrides == {
+        "calibration_share": 0.3,
+        "input_dropout": 0.1,
+    }

@@ -98,6 +98,20 @@ def add_match_arguments(parser) -> None:
     parser.add_argument("--shortlist", type=int, default=d.shortlist)
     parser.add_argument("--csls-k", type=int, default=d.csls_k)
     parser.add_argument("--unassigned-penalty", type=float, default=d.unassigned_penalty)
+    parser.add_argument(
+        "--discriminator",
+        action=argparse.BooleanOptionalAction,
+        default=d.discriminator,
+        help="rescore with the model's pair discriminator when it has one "
+        "(--no-discriminator: the search score)",
+    )
+    parser.add_argument(
+        "--discriminator-rerank",
+        action=argparse.BooleanOptionalAction,
+        default=d.discriminator_rerank,
+        help="order candidates by the discriminator's probability "
+        "(--no-discriminator-rerank: keep the search order, rescore only)",
+    )
 
 
 def match_config_from_options(options: dict) -> MatchConfig:

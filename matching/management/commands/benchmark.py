@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import benchmark, benchmark_configs
+from matching import benchmark, benchmark_configs, benchmark_loo
 from matching.management.commands._matching_args import (
     Bar,
     add_match_arguments,
@@ -39,7 +39,7 @@ PASSED = [
     ("ablation_features", "--ablation-features"), ("epochs", "--epochs"),
     ("batch_size", "--batch-size"), ("dim", "--dim"), ("lone_share", "--lone-share"),
     ("lr", "--lr"), ("temperature", "--temperature"), ("patience", "--patience"),
-    ("seed", "--seed"),
+    ("seed", "--seed"), ("calibration_share", "--calibration-share"),
 ]  # fmt: skip
 # shop lists go to the child one name per flag (names may contain commas)
 SHOP_LISTS = [("train-shops", "train-shop"), ("query-shops", "query-shop")]
@@ -66,6 +66,13 @@ class Command(BaseCommand):
             "--configs",
             help="comma-separated, e.g. raw:image,proj:image+text+numeric,mlp:text "
             "(default: every config the catalogue supports)",
+        )
+        parser.add_argument(
+            "--leave-one-shop-out",
+            action="store_true",
+            help="for each query shop other than the index shop: train without that shop and "
+            "test on it; per shop, mean and worst, raw image+text next to each config "
+            "(--configs default: `default`)",
         )
         parser.add_argument("--json", help="write {config: {query_shop: {R@1,R@3,AUCPR}}}")
         parser.add_argument("--report", help="write the full report (metrics, models, timings)")
@@ -133,6 +140,8 @@ class Command(BaseCommand):
         command += ["--match-config", json.dumps(match_config.to_dict())]
         if o["no_progress"]:
             command.append("--no-progress")
+        if o["leave_one_shop_out"]:
+            command.append("--leave-one-shop-out")
         try:
             with subprocess.Popen(
                 command, env=env, stdout=subprocess.PIPE, text=True, cwd=settings.BASE_DIR
@@ -147,9 +156,10 @@ class Command(BaseCommand):
             if not keep:
                 shutil.rmtree(work, ignore_errors=True)
         self.stdout.write("")
-        self.stdout.write(benchmark.format_table(report, markdown=o["markdown"]))
+        formatter = benchmark_loo if report.get("leave_one_shop_out") else benchmark
+        self.stdout.write(formatter.format_table(report, markdown=o["markdown"]))
         if o["json"]:
-            Path(o["json"]).write_text(json.dumps(benchmark.json_summary(report), indent=2))
+            Path(o["json"]).write_text(json.dumps(formatter.json_summary(report), indent=2))
         if o["report"]:
             Path(o["report"]).write_text(json.dumps(report, indent=2))
 
@@ -196,8 +206,11 @@ class Command(BaseCommand):
                 configs = benchmark_configs.default_configs(has_images=OfferImage.objects.exists())
             configs = configs + ablations
         bar = Bar(disable=o["no_progress"])
+        runner = benchmark.run_benchmark
+        if o["leave_one_shop_out"]:
+            runner = benchmark_loo.run_leave_one_shop_out
         try:
-            report = benchmark.run_benchmark(
+            report = runner(
                 train_shops=shops_from(o, plural="train-shops", single="train-shop", required=True),
                 index_shop=o["index_shop"],
                 query_shops=shops_from(o, plural="query-shops", single="query-shop", required=True),

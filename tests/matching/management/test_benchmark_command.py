@@ -58,3 +58,47 @@ def test_benchmark_rejects_a_missing_catalogue(tmp_path):
             "benchmark", str(tmp_path), "--train-shops", "a", "--index-shop", "a",
             "--query-shops", "b", "--cutoff", "2025-01-01",
         )  # fmt: skip
+
+
+def test_benchmark_leave_one_shop_out(write_catalogue, specs, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("matching_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cross_shop_rows = module.cross_shop_rows
+    rows = cross_shop_rows(n_products=8, shops=("atelier", "boulevard", "corso"))
+    dune = cross_shop_rows(n_products=8, shops=("atelier", "dune", "corso"))
+    folder = write_catalogue(rows + [r for r in dune if r["shop"] == "dune"])
+    out_json = tmp_path / "loo.json"
+    call_command(
+        "benchmark",
+        str(folder),
+        "--train-shops", "atelier,boulevard,corso",
+        "--index-shop", "atelier",
+        "--query-shops", "atelier,boulevard,dune",
+        "--cutoff", "2025-07-01",
+        "--configs", "proj:text@epochs=2,dim=8",
+        "--leave-one-shop-out",
+        "--image-encoder", specs["image_spec"],
+        "--embedding-cache", str(tmp_path / "cache"),
+        "--json", str(out_json),
+        "--report", str(tmp_path / "report.json"),
+        "--no-progress",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "worst AUCPR" in out and "in-domain boulevard AUCPR" in out
+    data = json.loads(out_json.read_text())
+    assert set(data) == {"proj:text@epochs=2,dim=8", "raw:image+text"}
+    for per_shop in data.values():
+        assert {"boulevard", "dune", "mean", "worst", "in-domain boulevard"} <= set(per_shop)
+        worst = per_shop["worst"]["AUCPR"]
+        assert worst == min(per_shop[s]["AUCPR"] for s in ("boulevard", "dune"))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["held_out"] == ["boulevard", "dune"]
+    # boulevard held out: trained on atelier + corso only; dune: on all three
+    assert report["runs"]["boulevard"]["shops"]["train"] == ["atelier", "corso"]
+    assert report["runs"]["dune"]["shops"]["train"] == ["atelier", "boulevard", "corso"]
+    assert not Offer.objects.exists()

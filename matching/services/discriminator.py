@@ -1,0 +1,206 @@
+"""The pair discriminator in the services: trained with a projection model on its held-out
+calibration split, applied by `match` (:mod:`matching.ml.discriminator` is the pure core).
+
+Training: every training shop in turn queries the OTHER training shops; its queries are its
+held-out offers (products the projection never saw), the index is the other shops' held-out
+offers plus their training offers (distractors), as in :func:`matching.services.training.
+calibrate`. Shortlists of :data:`~matching.ml.discriminator.DISCRIMINATOR_WIDTH` come from the
+match service's own search; their pairs (and the same lists without the true match) train the
+classifier. Out-of-fold probabilities of the real lists, ranked as `match` ranks them, are what
+the model's calibration is fit on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from matching.ml import discriminator as ml_disc
+from matching.ml import evaluation as ml_evaluation
+from matching.ml import retrieval as ml_retrieval
+from matching.ml.match_config import MatchConfig
+from matching.ml.one_to_one import final_ranking
+from matching.ml.pair_features import Side, pair_features
+from matching.ml.retrieval import SearchResult
+from matching.ml.text_similarity import SparseText
+
+
+def _l2(x: np.ndarray | None) -> np.ndarray | None:
+    if x is None:
+        return None
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def side(offers: Sequence, blocks, vectors: np.ndarray) -> Side:
+    """The :class:`Side` of offer rows (``matching.services.features.offer_rows``), their raw
+    feature blocks and the vectors the search compares."""
+    return Side(
+        vectors=np.asarray(vectors, dtype=np.float32),
+        texts=[o.text_normalised for o in offers],
+        brand_keys=[o.brand_normalised for o in offers],
+        prices=[float(o.price) if o.price is not None else None for o in offers],
+        sizes=[o.sizes or () for o in offers],
+        categories=[o.category for o in offers],
+        image=_l2(blocks.image),
+        text=_l2(blocks.text),
+        n_images=None if blocks.has_image is None else np.asarray(blocks.has_image, dtype=float),
+    )
+
+
+def shortlist_config(config: MatchConfig) -> MatchConfig:
+    """The search that feeds the discriminator: a wider, plain top-k (no assignment)."""
+    return replace(config, k=max(config.k, ml_disc.DISCRIMINATOR_WIDTH), one_to_one=False)
+
+
+def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
+    """The match service's search (``config`` resolved), :func:`shortlist_config` wide."""
+    with_texts = bool(config.text_weight)
+    return ml_retrieval.search(
+        query_vecs=query.vectors,
+        index_vecs=index.vectors,
+        config=shortlist_config(config),
+        query_keys=list(query.brand_keys),
+        index_keys=list(index.brand_keys),
+        query_texts=list(query.texts) if with_texts else None,
+        index_texts=list(index.texts) if with_texts else None,
+    )
+
+
+def rank(
+    config: MatchConfig,
+    cand_idx: np.ndarray,
+    prob: np.ndarray,
+    cand_cos: np.ndarray,
+    cand_score: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top ``config.k`` with the run's one-to-one assignment: ordered by probability, or, with
+    ``config.discriminator_rerank`` off, by ``cand_score`` (the search) and then given the
+    probabilities as scores (capped by rank 1's, the unassigned penalty subtracted)."""
+    kwargs = {"k": config.k, "one_to_one": config.one_to_one, "penalty": 0.0}
+    if config.discriminator_rerank or cand_score is None:
+        return final_ranking(
+            cand_idx, prob, cand_cos, **{**kwargs, "penalty": config.unassigned_penalty}
+        )
+    # the search's order; the probability (and the cosine) of each pair travel with it
+    indices, score, p = final_ranking(cand_idx, cand_score, prob, **kwargs)
+    _, penalised, cos = final_ranking(
+        cand_idx, cand_score, cand_cos, **{**kwargs, "penalty": config.unassigned_penalty}
+    )
+    with np.errstate(invalid="ignore"):
+        unassigned = (score[:, 0] - penalised[:, 0]) > 1e-6  # NaN (no candidate): False
+    p = np.where(indices >= 0, np.minimum(p, p[:, :1]), -np.inf).astype(np.float32)
+    p[unassigned] -= config.unassigned_penalty
+    return indices, p, cos
+
+
+def search(
+    discriminator: ml_disc.Discriminator, config: MatchConfig, query: Side, index: Side
+) -> SearchResult:
+    """The match search with the discriminator: shortlist, score every pair, rank."""
+    short = shortlists(config, query, index)
+    x, q_pos, k_pos = pair_features(
+        query=query, index=index, cand_idx=short.indices, cand_score=short.similarities
+    )
+    prob = ml_disc.scatter(short.indices.shape, q_pos, k_pos, discriminator.predict(x))
+    cosines = short.cosines if short.cosines is not None else short.similarities
+    indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
+    return SearchResult(
+        indices=indices,
+        similarities=sims,
+        comparisons=short.comparisons,
+        comparisons_unblocked=short.comparisons_unblocked,
+        cosines=cos,
+    )
+
+
+def load(relative_path: str) -> ml_disc.Discriminator:
+    return ml_disc.Discriminator.load(Path(settings.MEDIA_ROOT) / relative_path)
+
+
+def train(
+    *,
+    offers: Sequence,
+    full: Side,
+    held: Sequence[int],
+    keep: Sequence[int],
+    config: MatchConfig,
+    seed: int,
+) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
+    """Fit the discriminator on the held-out shortlists (see the module doc).
+
+    ``full``: the Side of every offer (``offers`` order, projected vectors); ``held`` /
+    ``keep``: the calibration split. Returns (discriminator or None, the out-of-fold
+    calibration inputs ``{"sims", "correct1", "correctk", "has_match"}`` or None, a note)."""
+    started = time.perf_counter()
+    held, pool = list(held), [*held, *keep]
+    pids = [o.product_id or None for o in offers]
+    xs_all, ys_all, groups_all, lists = [], [], [], []
+    for shop in sorted({offers[i].shop_id for i in held}):
+        q_rows = [i for i in held if offers[i].shop_id == shop]
+        x_rows = [i for i in pool if offers[i].shop_id != shop]
+        if not q_rows or not x_rows:
+            continue
+        q_side, x_side = full.subset(q_rows), full.subset(x_rows)
+        short = shortlists(config, q_side, x_side)
+        idx, score = short.indices, short.similarities
+        x_pids = np.array([pids[i] or "" for i in x_rows], dtype=object)
+        q_pids = np.array([pids[i] or "" for i in q_rows], dtype=object)
+        is_true = (
+            (idx >= 0) & (x_pids[np.maximum(idx, 0)] == q_pids[:, None]) & (q_pids != "")[:, None]
+        )
+        relevant = ml_evaluation.relevant_positions(
+            query_product_ids=list(q_pids), index_product_ids=list(x_pids)
+        )
+        groups = np.array(
+            [p or f"offer-{offers[i].pk}" for p, i in zip(q_pids, q_rows, strict=True)]
+        )
+        sparse = SparseText().fit([*q_side.texts, *x_side.texts])
+        x1, qp1, kp1 = pair_features(
+            query=q_side, index=x_side, cand_idx=idx, cand_score=score, sparse=sparse
+        )
+        start = sum(len(v) for v in ys_all)
+        xs_all.append(x1)
+        ys_all.append(is_true[qp1, kp1])
+        groups_all.append(groups[qp1])
+        cos = short.cosines if short.cosines is not None else score
+        lists.append((start, idx, score, cos, qp1, kp1, relevant))
+        rows, idx2, score2 = ml_disc.without_true_matches(idx, score, is_true)
+        if len(rows):
+            x2, qp2, _ = pair_features(
+                query=q_side.subset(rows), index=x_side, cand_idx=idx2, cand_score=score2,
+                sparse=sparse,
+            )  # fmt: skip
+            xs_all.append(x2)
+            ys_all.append(np.zeros(len(x2), dtype=bool))
+            groups_all.append(groups[rows][qp2])
+    if not xs_all:
+        return None, None, "no discriminator: no held-out shortlists"
+    x, y, groups = np.concatenate(xs_all), np.concatenate(ys_all), np.concatenate(groups_all)
+    discriminator, note = ml_disc.fit_discriminator(x, y, seed=seed)
+    if discriminator is None:
+        return None, None, note
+    oof = ml_disc.out_of_fold(x, y, groups, seed=seed)
+    calibration_inputs: dict = {"sims": [], "correct1": [], "correctk": [], "has_match": []}
+    for start, idx, score, cos, qp, kp, relevant in lists:
+        prob = ml_disc.scatter(idx.shape, qp, kp, oof[start : start + len(qp)])
+        indices, sims, _ = rank(config, idx, prob, cos, score)
+        for row, rel, sim in zip(indices, relevant, sims, strict=True):
+            calibration_inputs["sims"].append(float(sim[0]) if row[0] >= 0 else float("-inf"))
+            calibration_inputs["correct1"].append(int(row[0]) in rel)
+            calibration_inputs["correctk"].append(any(int(i) in rel for i in row if i >= 0))
+            calibration_inputs["has_match"].append(bool(rel))
+    discriminator.info.update(
+        {
+            "n_queries": len(calibration_inputs["sims"]),
+            "width": ml_disc.DISCRIMINATOR_WIDTH,
+            "match_config": config.to_dict(),
+            "seconds_total": time.perf_counter() - started,
+        }
+    )
+    return discriminator, calibration_inputs, note

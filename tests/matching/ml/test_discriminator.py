@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from matching.ml import discriminator as d
+from matching.ml.pair_features import FEATURE_NAMES
+
+
+def _data(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, len(FEATURE_NAMES))).astype(np.float32)
+    y = x[:, 4] + 0.5 * x[:, 0] > 0.3
+    x[:, 2] = np.nan  # a column without any value (no image features)
+    groups = np.arange(n) // 3
+    return x, y, groups
+
+
+def _auc(p, y):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(y, p)
+
+
+def test_fit_predict_save_load(tmp_path):
+    x, y, _ = _data()
+    disc, note = d.fit_discriminator(x, y, seed=0)
+    assert disc is not None and "fitted" in note
+    assert 2 not in disc.used and "image_cosine" not in disc.info["features"]
+    p = disc.predict(x)
+    assert p.dtype == np.float32 and ((p >= 0) & (p <= 1)).all()
+    x_new, y_new, _ = _data(seed=1)
+    assert _auc(disc.predict(x_new), y_new) > 0.9
+    disc.save(tmp_path / "m" / "disc.joblib")
+    again = d.Discriminator.load(tmp_path / "m" / "disc.joblib")
+    np.testing.assert_allclose(again.predict(x_new), disc.predict(x_new))
+    with pytest.raises(ValueError, match="expects"):
+        disc.predict(x[:, :3])
+
+
+def test_too_few_pairs_gives_none():
+    x, y, _ = _data(n=30)
+    disc, note = d.fit_discriminator(x, y)
+    assert disc is None and "too few" in note
+
+
+def test_out_of_fold_never_sees_its_group():
+    """Labels that are pure noise per group: a model that saw the group would fit it; out of
+    fold it cannot do better than chance."""
+    rng = np.random.default_rng(0)
+    n = 900
+    groups = np.arange(n) // 3
+    group_feature = rng.normal(size=n // 3)[groups]
+    x = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
+    x[:, FEATURE_NAMES.index("rank")] = group_feature  # unconstrained column
+    y = rng.random(n // 3)[groups] > 0.5
+    oof = d.out_of_fold(x, y, groups, seed=0)
+    assert not np.isnan(oof).any()
+    assert abs(_auc(oof, y) - 0.5) < 0.1
+    # a label the feature does explain is learnt out of fold
+    y_learnable = group_feature > 0
+    assert _auc(d.out_of_fold(x, y_learnable, groups, seed=0), y_learnable) > 0.95
+
+
+def test_without_true_matches_moves_the_rest_up():
+    cand = np.array([[4, 2, 7], [1, 3, -1], [5, 6, 8]])
+    score = np.array([[0.9, 0.8, 0.7], [0.6, 0.5, -np.inf], [0.4, 0.3, 0.2]], dtype=np.float32)
+    is_true = np.array([[False, True, False], [True, False, False], [False, False, False]])
+    rows, idx, sc = d.without_true_matches(cand, score, is_true)
+    assert list(rows) == [0, 1]
+    assert idx.tolist() == [[4, 7, -1], [3, -1, -1]]
+    np.testing.assert_allclose(sc[0, :2], [0.9, 0.7])
+    assert np.isneginf(sc[0, 2]) and np.isneginf(sc[1, 1])
+
+
+def test_scatter():
+    out = d.scatter((2, 3), np.array([0, 1]), np.array([2, 0]), np.array([0.5, 0.25]))
+    assert out[0, 2] == 0.5 and out[1, 0] == 0.25 and np.isneginf(out[0, 0])
