@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("matching", "0006_projectionmodel_calibration"),
+        ("matching", "0007_conflict_questions_superseded_verdicts"),
     ]
 
     operations = [
