@@ -17,12 +17,6 @@ MAX_SCORES = 1 << 21
 SAMPLED_TOP_FACTOR = 16
 #: Queries multiplied at once by an exact search (at most).
 MAX_QUERY_ROWS = 512
-#: Searches of fewer comparisons than this are packed with others into one product.
-PACK_BELOW = 1 << 18
-#: A packed product may compute up to this many times the comparisons its searches need ...
-PACK_WASTE = 4
-#: ... or any number up to this many scores (tiny searches: the call overhead dominates).
-PACK_FREE = 1 << 16
 
 
 def exact_top(qv: np.ndarray, xv: np.ndarray, w: int):
@@ -91,76 +85,6 @@ def _top_w(scores: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     below = np.take_along_axis(scores, part[:, n - w - 1 : n - w], axis=1)[:, 0]
     # a tie at the boundary: the partial sort may have kept any of the tied columns
     for r in np.flatnonzero(below >= top.min(axis=1)):
-        cols[r] = np.argsort(-scores[r], kind="stable")[:w]
-        top[r] = scores[r, cols[r]]
-    return cols, top
-
-
-def packed_top(
-    qv: np.ndarray,
-    xv: np.ndarray,
-    searches: list[tuple[np.ndarray, np.ndarray]],
-    w: int,
-):
-    """Yield (query rows, index rows, scores) (flat, one entry per kept pair): the ``w`` best
-    index rows of every query of every small search (query rows, index rows ascending), exact,
-    ties to the lower index row.
-
-    Small searches (each ``len(q rows) * len(x rows) < PACK_BELOW``) would each cost a call
-    overhead far above their arithmetic: they are packed, in order of index size, into batches
-    of at most ``MAX_SCORES`` scores and at most ``PACK_WASTE`` times the comparisons they need
-    (or ``PACK_FREE`` scores); a batch multiplies all its queries with all its index rows at
-    once (one BLAS sgemm) and masks the pairs of different searches out before one top-w per
-    row.
-    """
-    order = sorted(range(len(searches)), key=lambda s: len(searches[s][1]))
-    batch: list[int] = []
-    m = n = need = 0
-    for s in [*order, None]:
-        if s is not None:
-            ms, ns = len(searches[s][0]), len(searches[s][1])
-            area = (m + ms) * (n + ns)
-            fits = area <= MAX_SCORES and area <= max(PACK_FREE, PACK_WASTE * (need + ms * ns))
-            if not batch or fits:
-                batch.append(s)
-                m, n, need = m + ms, n + ns, need + ms * ns
-                continue
-        if batch:
-            yield _packed_batch(qv, xv, [searches[b] for b in batch], w)
-        if s is not None:
-            batch, m, n = [s], len(searches[s][0]), len(searches[s][1])
-            need = m * n
-
-
-def _packed_batch(qv, xv, searches, w):
-    q_rows = np.concatenate([q for q, _ in searches])
-    x_rows = np.concatenate([x for _, x in searches])
-    q_sid = np.repeat(np.arange(len(searches)), [len(q) for q, _ in searches])
-    x_sid = np.repeat(np.arange(len(searches)), [len(x) for _, x in searches])
-    scores = qv[q_rows] @ xv[x_rows].T
-    same = q_sid[:, None] == x_sid[None, :]
-    if max(len(x) for _, x in searches) <= w:  # every index row of a search is kept
-        r, c = np.nonzero(same)
-        return q_rows[r], x_rows[c], scores[r, c]
-    scores[~same] = -np.inf
-    ww = min(w, len(x_rows))
-    cols, top = _top_w_masked(scores, ww)
-    ok = np.isfinite(top)
-    return np.broadcast_to(q_rows[:, None], cols.shape)[ok], x_rows[cols[ok]], top[ok]
-
-
-def _top_w_masked(scores: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`_top_w` for rows holding -inf (masked) entries: the ``w`` largest per row
-    (ties: the lower column); a row with fewer finite scores keeps -inf entries."""
-    m, n = scores.shape
-    if n <= w:
-        return np.broadcast_to(np.arange(n), (m, n)), scores
-    part = np.argpartition(scores, (n - w - 1, n - w), axis=1)
-    cols = part[:, n - w :]
-    top = np.take_along_axis(scores, cols, axis=1)
-    below = np.take_along_axis(scores, part[:, n - w - 1 : n - w], axis=1)[:, 0]
-    # a finite tie at the boundary: the partial sort may have kept any of the tied columns
-    for r in np.flatnonzero(np.isfinite(below) & (below >= top.min(axis=1))):
         cols[r] = np.argsort(-scores[r], kind="stable")[:w]
         top[r] = scores[r, cols[r]]
     return cols, top

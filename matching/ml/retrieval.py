@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 from .brands import block_keys
-from .exact_search import PACK_BELOW, exact_top, packed_top
+from .exact_search import exact_top
 from .match_config import INDEX_TYPES, MatchConfig
 from .one_to_one import final_ranking
 from .rescoring import csls_rescore, top_k_rows
@@ -261,20 +261,15 @@ def cosine_shortlists(
     nq = len(q)
     found_q, found_x, found_s = [], [], []
     comparisons = 0
-    small = []
     for q_rows, x_rows in searches:
         if not len(q_rows) or not len(x_rows):
             continue
         comparisons += len(q_rows) * len(x_rows)
-        approximate = index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE
-        gpu = faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE
-        if not (approximate or gpu) and len(q_rows) * len(x_rows) < PACK_BELOW:
-            small.append((q_rows, x_rows))  # packed with other small searches below
-            continue
         w = min(width, len(x_rows))
         whole = len(x_rows) == len(x) and x_rows[0] == 0 and x_rows[-1] == len(x) - 1
         xv = x if whole else x[x_rows]
-        if approximate or gpu:
+        approximate = index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE
+        if approximate or (faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE):
             scores, local = build_index(xv, index_type=index_type, k=w).search(q[q_rows], w)
             ok = local >= 0
             found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
@@ -285,10 +280,6 @@ def cosine_shortlists(
             found_q.append(np.repeat(q_rows[qs], local.shape[1]))
             found_x.append(x_rows[local].ravel())
             found_s.append(scores.ravel())
-    for qr, xr, sv in packed_top(q, x, small, width):
-        found_q.append(qr)
-        found_x.append(xr)
-        found_s.append(sv)
     cand_idx = np.full((nq, width), -1, dtype=np.int64)
     cand_cos = np.full((nq, width), -np.inf, dtype=np.float32)
     if found_q:
