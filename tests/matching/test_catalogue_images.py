@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from matching import catalogue_images
 from matching.catalogue_images import PREPROCESSED_SIZE, ImageTask, prepare_row_images
 
 
@@ -77,4 +76,3 @@ def test_draft_is_skipped_for_png(tmp_path: Path, monkeypatch) -> None:
     task = ImageTask(1, ("a.png",), (str(tmp_path / "a.png"),), str(tmp_path / "media"), 1)
     assert not prepare_row_images(task).error
     assert calls == []
-    assert catalogue_images.PREPROCESSED_SIZE == (254, 367)
