@@ -85,7 +85,7 @@ def setup(args) -> dict:
     from django.db import connection, transaction
 
     from matching import embedding_store as store
-    from matching.ml.retrieval import brand_key
+    from matching.ml.brands import brand_key
     from matching.models import EmbeddingChunk, Offer, OfferEmbedding, Shop
 
     t0 = time.perf_counter()

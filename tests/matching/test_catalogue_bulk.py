@@ -167,6 +167,20 @@ def test_counts_are_committed_with_each_chunk(write_catalogue, monkeypatch):
     assert all(s[3] is not None for s in stored)
 
 
+def test_a_chunk_ends_early_at_its_image_limit(write_catalogue, monkeypatch):
+    monkeypatch.setattr(catalogue_import, "CHUNK_IMAGES", 3)
+    rows = [
+        offer(f"o{i}", images=[(f"i/{i}.png", (i, 2 * i, 3))] if i < 4 else []) for i in range(9)
+    ]
+    stored = []
+    batch = import_catalogue(
+        directory=write_catalogue(rows),
+        progress=lambda done, total: stored.append(ImportBatch.objects.get().n_rows),
+    )
+    assert stored == [3, 9]  # o0-o2 (3 images), then the rest (1 image) in one chunk
+    assert (batch.n_imported, batch.n_images) == (9, 4)
+
+
 def test_batch_of_a_dead_process_is_interrupted_with_its_counts(admin_client):
     host = socket.gethostname()
     dead = ImportBatch.objects.create(
