@@ -152,6 +152,7 @@ def main() -> None:
             (int(q), [int(index[j]) for j in res.indices[n][: args.k] if j >= 0])
             for n, q in enumerate(review)
         ]
+        rows = [(q, shown) for q, shown in rows if shown]  # no candidate: nothing to review
         decided, n_judgements = judge_rows(
             rows, pid=pid, tpr=args.tpr, fpr=args.fpr, rng=random.Random(seed)
         )
