@@ -159,9 +159,18 @@ class OfferEmbeddingAdmin(admin.ModelAdmin):
 
 @admin.register(ProjectionModel)
 class ProjectionModelAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "status", "features", "created_at", "n_train_offers", "val_r1")
+    list_display = (
+        "id", "name", "status", "features", "labels", "created_at", "n_train_offers", "val_r1"
+    )  # fmt: skip
     list_filter = ("status", "features")
-    readonly_fields = ("config", "metrics", "history", "numeric_scaler", "weights_path")
+    readonly_fields = (
+        "labels", "label_sources", "config", "metrics", "history", "numeric_scaler",
+        "weights_path",
+    )  # fmt: skip
+
+    @admin.display(description="labels")
+    def labels(self, model: ProjectionModel) -> str:
+        return model.labels_summary
 
     @admin.display(description="val R@1")
     def val_r1(self, model: ProjectionModel):

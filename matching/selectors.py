@@ -219,8 +219,8 @@ def recent_runs(*, limit: int = 50) -> list[MatchRun]:
     """The newest match runs (any status), shops preloaded, without their PR curves (a run of
     90,000 queries carries a curve of 3 x 90,000 numbers: load it with run_by_ref)."""
     return list(
-        MatchRun.objects.select_related("query_shop", "index_shop")
-        .defer("pr_curve")
+        MatchRun.objects.select_related("query_shop", "index_shop", "model")
+        .defer("pr_curve", "model__history", "model__calibration", "model__numeric_scaler")
         .order_by("-created_at", "-id")[:limit]
     )
 

@@ -128,12 +128,6 @@ def _route(job: PipelineJob, report: Progress) -> dict:
     }
 
 
-def training_label_kwargs(labels: list[str]) -> dict:
-    """The label sources as training's keyword: product ids are the service's default (no
-    keyword); any other choice (issue 12.1: "verdicts") is passed as ``labels``."""
-    return {} if list(labels) == ["product_ids"] else {"labels": list(labels)}
-
-
 def _train(job: PipelineJob, report: Progress) -> dict:
     p = job.params
     epochs = int(p["epochs"])
@@ -142,12 +136,15 @@ def _train(job: PipelineJob, report: Progress) -> dict:
         train_shops=p["train_shops"],
         before=_date(p.get("before")),
         features=p["features"],
-        config=TrainConfig(epochs=epochs),
+        config=TrainConfig(
+            epochs=epochs,
+            labels=tuple(p.get("labels", ["product_ids"])),
+            min_gold_accuracy=p.get("min_gold_accuracy"),
+        ),
         image_spec=p["image_spec"],
         text_spec=p["text_spec"],
         name=p.get("name", ""),
         progress=lambda record: report(int(record["epoch"]), epochs, "training epochs"),
-        **training_label_kwargs(p.get("labels", ["product_ids"])),
     )
     r1 = model.metrics.get("val_R@1")
     quality = f", validation R@1 {r1:.3f}" if isinstance(r1, float) else ""

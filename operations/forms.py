@@ -23,9 +23,12 @@ FEATURE_CHOICES = [
     ("image", "image"),
 ]
 #: where training labels come from; issue 12.1 adds ("verdicts", ...) here and to the service
-LABEL_SOURCES = [("product_ids", "product ids (the catalogue's own ground truth)")]
-IMAGE_SPEC = re.compile(r"^(efficientnet-lite0|timm:\S+|open_clip:\S+)$")
-TEXT_SPEC = re.compile(r"^(minilm|sentence-transformers:\S+|open_clip:\S+)$")
+LABEL_SOURCES = [
+    ("product_ids", "product ids (the catalogue's own ground truth)"),
+    ("verdicts", "validators' verdicts (decided review rows, product clusters; hard negatives)"),
+]
+IMAGE_SPEC = re.compile(r"^(efficientnet-lite[012]|timm:\S+|open_clip:\S+)$")
+TEXT_SPEC = re.compile(r"^(canonical:)?(minilm|sentence-transformers:\S+|open_clip:\S+)$")
 UNKNOWN_SHOP = "unknown shop “%(value)s”"
 
 
@@ -53,14 +56,14 @@ class _EncoderFields(forms.Form):
         if "image" in blocks and not IMAGE_SPEC.match(image):
             self.add_error(
                 "image_encoder",
-                f"unknown image encoder “{image}”: use efficientnet-lite0, timm:<model> or "
+                f"unknown image encoder “{image}”: use efficientnet-lite0/1/2, timm:<model> or "
                 "open_clip:<model>",
             )
         if "text" in blocks and not TEXT_SPEC.match(text):
             self.add_error(
                 "text_encoder",
                 f"unknown text encoder “{text}”: use minilm, sentence-transformers:<name> or "
-                "open_clip:<model>",
+                "open_clip:<model> (canonical:<spec> normalises titles first)",
             )
         return (image if "image" in blocks else None, text if "text" in blocks else None)
 
@@ -215,6 +218,17 @@ class TrainChainForm(_EncoderFields):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "choose at least one label source"},
     )
+    min_gold_accuracy = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="verdicts only from rows whose validators meet this accuracy on gold rows "
+        "(e.g. 0.9; empty: every decided row)",
+        error_messages={
+            "min_value": "the gold-accuracy floor is a fraction between 0 and 1",
+            "max_value": "the gold-accuracy floor is a fraction between 0 and 1",
+        },
+    )
     epochs = forms.IntegerField(
         min_value=1, max_value=1000, initial=TrainConfig.epochs, help_text="a cap: early stopping"
     )
@@ -232,6 +246,10 @@ class TrainChainForm(_EncoderFields):
         self._specs_for(features)  # errors on malformed encoder specs
         self._check_images(features, shops, "the model")
         before = data.get("before")
+        if data.get("min_gold_accuracy") is not None and "verdicts" not in (
+            data.get("label_sources") or []
+        ):
+            self.add_error("min_gold_accuracy", "a gold-accuracy floor applies to verdicts only")
         if data.get("label_sources") == ["product_ids"] and not selectors.has_labelled_offers(
             shops=shops, before=before
         ):
@@ -254,6 +272,7 @@ class TrainChainForm(_EncoderFields):
             "image_spec": image,
             "text_spec": text,
             "labels": list(data["label_sources"]),
+            "min_gold_accuracy": data.get("min_gold_accuracy"),
             "epochs": data["epochs"],
             "name": data.get("name", ""),
         }

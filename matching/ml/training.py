@@ -12,6 +12,7 @@ import torch
 
 from .device import resolve_device
 from .grouping import group_by_product
+from .labels import parse_label_sources, restrict_negatives
 from .losses import supcon_loss
 from .projection import ProjectionHead
 
@@ -25,6 +26,12 @@ class ProductBatchSampler:
     batches are at most ``batch_size`` (a single product larger than that forms its own batch)
     and the last batch of an epoch may be smaller. Every kept product appears exactly once per
     epoch. Reproducible: the same ``seed`` gives the same sequence of epochs.
+
+    ``hard_negatives`` (offer position -> positions of offers rejected as its match, from
+    :func:`matching.ml.labels.build_labels`): a product's unit then also carries its members'
+    hard negatives that are not in the batch yet (they count towards ``batch_size``), so the
+    contrastive denominator of its anchors contains them; a negative may thus appear in more
+    than one batch of an epoch. Without hard negatives the batches are exactly those above.
     """
 
     def __init__(
@@ -34,6 +41,7 @@ class ProductBatchSampler:
         batch_size: int,
         seed: int,
         lone_share: float = 0.0,
+        hard_negatives: dict[int, Sequence[int]] | None = None,
     ) -> None:
         if batch_size < 2:
             raise ValueError("batch_size must be >= 2")
@@ -44,12 +52,16 @@ class ProductBatchSampler:
         self.lone = np.asarray([g[0] for g in groups if len(g) == 1], dtype=np.int64)
         self.batch_size = batch_size
         self.lone_share = lone_share
+        self.hard_negatives = {int(k): tuple(v) for k, v in (hard_negatives or {}).items() if v}
         self._rng = np.random.default_rng(seed)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         n_lone = round(self.lone_share * len(self.lone))
         lone = self._rng.choice(self.lone, size=n_lone, replace=False) if n_lone else []
         units = self.multi + [np.asarray([i], dtype=np.int64) for i in lone]
+        if self.hard_negatives:
+            yield from self._with_negatives(units)
+            return
         batch: list[np.ndarray] = []
         size = 0
         for u in self._rng.permutation(len(units)):
@@ -61,6 +73,32 @@ class ProductBatchSampler:
             size += len(unit)
         if batch:
             yield np.concatenate(batch)
+
+    def _with_negatives(self, units: list[np.ndarray]) -> Iterator[np.ndarray]:
+        batch: list[int] = []
+        in_batch: set[int] = set()
+
+        def add(i: int) -> None:
+            if i not in in_batch:
+                batch.append(i)
+                in_batch.add(i)
+
+        for u in self._rng.permutation(len(units)):
+            unit = [int(i) for i in units[u]]
+            members = set(unit)
+            negs = sorted({k for i in unit for k in self.hard_negatives.get(i, ())} - members)
+            need = sum(i not in in_batch for i in unit) + sum(k not in in_batch for k in negs)
+            if batch and len(batch) + need > self.batch_size:
+                yield np.asarray(batch, dtype=np.int64)
+                batch, in_batch = [], set()
+            for i in unit:
+                add(i)
+            for k in negs:  # as many as fit (all of them unless the unit alone nearly fills it)
+                if len(batch) >= self.batch_size:
+                    break
+                add(k)
+        if batch:
+            yield np.asarray(batch, dtype=np.int64)
 
 
 @dataclass
@@ -94,6 +132,16 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     device: str | None = None
+    # training data, read by the training SERVICE (matching/services/training_labels.py):
+    # which label sources (matching.ml.labels.LABEL_SOURCES) and, for verdicts, the gold
+    # accuracy every validator of a review row must reach (None: every decided row counts)
+    labels: tuple[str, ...] = ("product_ids",)
+    min_gold_accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        self.labels = parse_label_sources(self.labels)
+        if self.min_gold_accuracy is not None and not 0.0 <= self.min_gold_accuracy <= 1.0:
+            raise ValueError("min_gold_accuracy must be in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +211,7 @@ def train_projection(
     product_ids: Sequence[Hashable | None],
     config: TrainConfig,
     progress: Callable[[dict[str, float]], None] | None = None,
+    hard_negatives: dict[int, Sequence[int]] | None = None,
 ) -> TrainResult:
     """Train a projection head with the supervised contrastive loss.
 
@@ -171,7 +220,10 @@ def train_projection(
     (ties broken by lower training loss) with ``patience`` epochs; the best weights are
     restored. Without validation products every epoch is "better" and the last one is kept.
     The whole feature matrix is moved to the device once (needs n*d*4 bytes there).
-    ``progress`` receives each epoch's history record.
+    ``progress`` receives each epoch's history record. ``product_ids`` may be any group ids
+    (:func:`matching.ml.labels.build_labels`); ``hard_negatives`` (row -> rows, positions in
+    ``features``) go into their anchors' batches (:class:`ProductBatchSampler`); pairs with an
+    end in validation are dropped.
     """
     device = resolve_device(config.device)
     x_all = np.asarray(features, dtype=np.float32)
@@ -186,6 +238,7 @@ def train_projection(
         batch_size=config.batch_size,
         seed=config.seed,
         lone_share=config.lone_share,
+        hard_negatives=restrict_negatives(hard_negatives, train_idx) if hard_negatives else None,
     )
     train_idx_t = torch.from_numpy(train_idx).to(device)
     val_idx_t = torch.from_numpy(val_idx).to(device)

@@ -50,6 +50,12 @@ class ProjectionModel(models.Model):
     discriminator = models.JSONField(
         default=dict, blank=True, help_text="what the pair discriminator was fitted on"
     )
+    label_sources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="which labels trained it and how many each gave "
+        "(matching/services/training_labels.py); empty: product ids (before issue 12)",
+    )
     error = models.TextField(blank=True)
 
     class Meta:
@@ -57,6 +63,27 @@ class ProjectionModel(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"projection #{self.pk} ({self.features})"
+
+    @property
+    def labels_summary(self) -> str:
+        """One line for pages: the sources and what they gave, e.g. "verdicts: 40 accepted
+        pairs, 75 rejected pairs, 12 cluster offers (gold accuracy >= 0.9)"."""
+        info = self.label_sources or {}
+        sources = info.get("sources") or ["product_ids"]
+        parts = []
+        if "product_ids" in sources:
+            n = info.get("product_id_offers")
+            parts.append("product ids" + (f": {n} offers" if n is not None else ""))
+        if "verdicts" in sources:
+            text = (
+                f"verdicts: {info.get('accepted_pairs', 0)} accepted pairs, "
+                f"{info.get('rejected_pairs', 0)} rejected pairs, "
+                f"{info.get('cluster_offers', 0)} cluster offers"
+            )
+            if info.get("min_gold_accuracy") is not None:
+                text += f" (gold accuracy >= {info['min_gold_accuracy']:g})"
+            parts.append(text)
+        return "; ".join(parts)
 
 
 class MatchRun(models.Model):

@@ -131,18 +131,24 @@ def train(
     keep: Sequence[int],
     config: MatchConfig,
     seed: int,
+    labels: Sequence | None = None,
+    known: Sequence[bool] | None = None,
 ) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
     """Fit the discriminator on the held-out shortlists (see the module doc).
 
     ``full``: the Side of every offer (``offers`` order, projected vectors); ``held`` /
-    ``keep``: the calibration split. Returns (discriminator or None, the out-of-fold
-    calibration inputs ``{"sims", "correct1", "correctk", "has_match"}`` or None, a note)."""
+    ``keep``: the calibration split; ``labels``: each offer's product (group), default its
+    ``product_id`` (verdict labels: matching/ml/labels.py); ``known``: which offers' matches are
+    known (only those serve as queries; default all). Returns (discriminator or None, the
+    out-of-fold calibration inputs ``{"sims", "correct1", "correctk", "has_match"}`` or None,
+    a note)."""
     started = time.perf_counter()
     held, pool = list(held), [*held, *keep]
-    pids = [o.product_id or None for o in offers]
+    pids = [o.product_id or None for o in offers] if labels is None else list(labels)
+    known = [True] * len(offers) if known is None else list(known)
     xs_all, ys_all, groups_all, lists = [], [], [], []
     for shop in sorted({offers[i].shop_id for i in held}):
-        q_rows = [i for i in held if offers[i].shop_id == shop]
+        q_rows = [i for i in held if offers[i].shop_id == shop and known[i]]
         x_rows = [i for i in pool if offers[i].shop_id != shop]
         if not q_rows or not x_rows:
             continue

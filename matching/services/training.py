@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from matching import selectors
 from matching.ml import calibration as ml_calibration
 from matching.ml import evaluation as ml_evaluation
 from matching.ml import features as ml_features
+from matching.ml import labels as ml_labels
 from matching.ml import projection as ml_projection
 from matching.ml import training as ml_training
 from matching.ml.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
@@ -24,6 +25,7 @@ from matching.ml.match_config import MatchConfig
 from matching.models import ProjectionModel
 from matching.services import discriminator as discriminator_service
 from matching.services import features as feature_rows
+from matching.services import training_labels
 
 
 def train_projection(
@@ -36,10 +38,15 @@ def train_projection(
     text_spec: str | None = DEFAULT_TEXT_ENCODER,
     name: str = "",
     progress: Callable[[dict], None] | None = None,
+    allowed_review_rows: Collection[int] | None = None,
 ) -> ProjectionModel:
     """Train a projection head on the training shops' offers created before ``before``.
 
-    Ground truth is ``Offer.product_id``. Embeddings must be in the store (``encode``). The
+    Ground truth: ``config.labels`` (default ``Offer.product_id``; with ``verdicts`` also the
+    validators' decided pairs, matching/services/training_labels.py, optionally only those of
+    review rows whose validators meet ``config.min_gold_accuracy`` or, given by a caller above
+    this layer, only those of ``allowed_review_rows``). What each source gave is stored in
+    ``model.label_sources``. Embeddings must be in the store (``encode``). The
     model row is created first (status training) and finished as ready or failed; the weights go
     to ``MEDIA_ROOT/models/projection-<id>.pt``. ``config.calibration_share`` of the products
     (lone offers included) are held out of training and used to calibrate the model's scores
@@ -59,19 +66,26 @@ def train_projection(
     )
     model.train_shops.set(shops)
     with marks_failed(model):
-        _train(model, shops, before, features, config, progress)
+        _train(model, shops, before, features, config, progress, allowed_review_rows)
     return model
 
 
-def _train(model, shops, before, features, config, progress) -> None:
+def _train(model, shops, before, features, config, progress, allowed_review_rows) -> None:
     started = time.perf_counter()
     offers = feature_rows.offer_rows(selectors.offers_for(shops=shops, before=before))
     if not offers:
         raise ValueError("no training offers (check the training shops and --before)")
+    loaded = training_labels.load_labels(
+        offers=offers,
+        sources=config.labels,
+        min_gold_accuracy=config.min_gold_accuracy,
+        allowed_review_rows=allowed_review_rows,
+    )
+    model.label_sources = jsonable(loaded.report)
     blocks = feature_rows.load_blocks(
         offers, features, image_encoder=model.image_encoder, text_encoder=model.text_encoder
     )
-    all_product_ids = [o.product_id or None for o in offers]
+    all_product_ids = loaded.labels.groups
     n_shops = len({o.shop_id for o in offers})
     share = config.calibration_share if n_shops > 1 else 0.0
     keep, held = ml_calibration.holdout_split(all_product_ids, share=share, seed=config.seed)
@@ -83,7 +97,11 @@ def _train(model, shops, before, features, config, progress) -> None:
     product_ids = [all_product_ids[i] for i in keep]
     load_seconds = time.perf_counter() - started
     result = ml_training.train_projection(
-        features=x, product_ids=product_ids, config=config, progress=progress
+        features=x,
+        product_ids=product_ids,
+        config=config,
+        progress=progress,
+        hard_negatives=ml_labels.restrict_negatives(loaded.labels.hard_negatives, keep),
     )
     t_cal = time.perf_counter()
     match_config = MatchConfig().resolved(features)
@@ -95,6 +113,8 @@ def _train(model, shops, before, features, config, progress) -> None:
             full=discriminator_service.side(offers, blocks, projected),
             held=held,
             keep=keep,
+            labels=all_product_ids,
+            known=loaded.known,
             config=match_config,
             seed=config.seed,
         )
@@ -117,6 +137,9 @@ def _train(model, shops, before, features, config, progress) -> None:
     else:
         calibration, calibration_note = calibrate(
             offers=[offers[i] for i in held],
+            labels=[all_product_ids[i] for i in held],
+            known=[loaded.known[i] for i in held],
+            distractor_labels=product_ids,
             vectors=result.head.project(x_all[held]) if len(held) else None,
             distractors=[offers[i] for i in keep],
             distractor_vectors=result.head.project(x_all[keep]) if len(held) else None,
@@ -176,6 +199,9 @@ def calibrate(
     n_shops: int,
     distractors: Sequence = (),
     distractor_vectors=None,
+    labels: Sequence | None = None,
+    known: Sequence[bool] | None = None,
+    distractor_labels: Sequence | None = None,
 ) -> tuple[ml_calibration.Calibration | None, str]:
     """Score the held-out offers as ``match`` would and fit the calibration on them.
 
@@ -184,8 +210,10 @@ def calibrate(
     matches, plus ``distractors`` (their training offers, other products by construction of the
     split), so the index is as large as the whole shop, like a production index. Search: the
     match service's, with ``config`` (the default MatchConfig, recorded in the calibration's
-    ``setup``). All queries are pooled into one fit. Returns (calibration or None, a note
-    saying what was done or why not).
+    ``setup``). All queries are pooled into one fit. ``labels`` / ``distractor_labels``: the
+    product (group) of each offer, default ``product_id``; ``known``: which held-out offers may
+    query (an offer whose match status no label source knows is only an index entry). Returns
+    (calibration or None, a note saying what was done or why not).
     """
     from matching.services.matching import search_offers  # MatchConfig -> search, once
 
@@ -194,11 +222,17 @@ def calibrate(
     if not offers or vectors is None:
         return None, "not calibrated: calibration_share is 0"
     shops = sorted({o.shop_id for o in offers})
+    if labels is None:
+        labels = [o.product_id for o in offers]
+    if distractor_labels is None:
+        distractor_labels = [o.product_id for o in distractors]
+    known = [True] * len(offers) if known is None else list(known)
     pool = [*offers, *distractors]
+    pool_labels = [*labels, *distractor_labels]
     pool_vectors = vectors if not distractors else np.concatenate([vectors, distractor_vectors])
     sims, correct1, correctk, has_match = [], [], [], []
     for shop in shops:
-        q = [i for i, o in enumerate(offers) if o.shop_id == shop]
+        q = [i for i, o in enumerate(offers) if o.shop_id == shop and known[i]]
         ix = [i for i, o in enumerate(pool) if o.shop_id != shop]
         if not q or not ix:
             continue
@@ -213,8 +247,8 @@ def calibrate(
             [o.text_normalised for o in io],
         )
         relevant = ml_evaluation.relevant_positions(
-            query_product_ids=[o.product_id for o in qo],
-            index_product_ids=[o.product_id for o in io],
+            query_product_ids=[labels[i] for i in q],
+            index_product_ids=[pool_labels[i] for i in ix],
         )
         for row, rel, sim in zip(result.indices, relevant, result.similarities, strict=True):
             sims.append(float(sim[0]) if row[0] >= 0 else float("-inf"))

@@ -129,8 +129,22 @@ def test_a_stage_of_a_finished_job_does_not_run_again():
         services.request_cancel(job_id=job.pk)
 
 
-def test_label_sources_reach_training_as_a_keyword_only_when_not_the_default():
-    assert chain.training_label_kwargs(["product_ids"]) == {}
-    assert chain.training_label_kwargs(["product_ids", "verdicts"]) == {
-        "labels": ["product_ids", "verdicts"]
-    }
+def test_the_train_stage_passes_label_sources_and_gold_floor_to_training(monkeypatch):
+    seen = {}
+
+    def fake_train(**kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(chain.training, "train_projection", fake_train)
+    job = services.create_job(
+        kind=Kind.TRAIN,
+        params={
+            "train_shops": ["a"], "features": "text", "image_spec": None, "text_spec": "minilm",
+            "labels": ["product_ids", "verdicts"], "min_gold_accuracy": 0.9, "epochs": 3,
+        },
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="stop here"):
+        chain.STAGE_WORK["train"](job, lambda *a, **k: None)
+    assert seen["config"].labels == ("product_ids", "verdicts")
+    assert seen["config"].min_gold_accuracy == 0.9 and seen["config"].epochs == 3

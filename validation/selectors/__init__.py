@@ -4,6 +4,7 @@
 * ``review``: what a validator sees (review page, counters, undo, feedback), slot order;
 * ``quality``: the quality report of a run (statistics in the pure validation/quality.py);
 * ``runs``: the runs overview and the accepted matches of a run (export rows).
+* ``gold_floor``: validators' gold accuracy and the decided rows that may train a model.
 
 Selectors never import services or jobs; match runs, candidates and offers are read through
 matching.selectors.

@@ -29,6 +29,20 @@ class Command(BaseCommand):
         parser.add_argument("--before", help="only offers created before this date (YYYY-MM-DD)")
         parser.add_argument("--features", default="image,text,numeric")
         add_training_arguments(parser)
+        parser.add_argument(
+            "--labels",
+            default=",".join(d.labels),
+            help="label sources, comma-separated: product_ids (the catalogue's), verdicts "
+            "(pairs validators accepted = positives, rejected candidates = hard negatives, "
+            "product clusters; human decisions only). Default: product_ids",
+        )
+        parser.add_argument(
+            "--min-gold-accuracy",
+            type=float,
+            default=None,
+            help="with verdicts: only review rows whose validators all reach this accuracy on "
+            "gold rows (e.g. 0.9); default: every decided row",
+        )
         parser.add_argument("--hidden", type=int, default=d.hidden, help="0 = linear")
         parser.add_argument("--device", help="cpu, cuda ... (default: cuda if present)")
         parser.add_argument("--name", default="")
@@ -37,12 +51,16 @@ class Command(BaseCommand):
         parser.add_argument("--enqueue", action="store_true", help="run as a job on `default`")
 
     def handle(self, *args, **o):
-        config = TrainConfig(
-            dim=o["dim"], hidden=o["hidden"], epochs=o["epochs"], batch_size=o["batch_size"],
-            lone_share=o["lone_share"], temperature=o["temperature"], lr=o["lr"],
-            patience=o["patience"], seed=o["seed"], device=o["device"],
-            calibration_share=o["calibration_share"],
-        )  # fmt: skip
+        try:
+            config = TrainConfig(
+                dim=o["dim"], hidden=o["hidden"], epochs=o["epochs"], batch_size=o["batch_size"],
+                lone_share=o["lone_share"], temperature=o["temperature"], lr=o["lr"],
+                patience=o["patience"], seed=o["seed"], device=o["device"],
+                calibration_share=o["calibration_share"], labels=o["labels"],
+                min_gold_accuracy=o["min_gold_accuracy"],
+            )  # fmt: skip
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         kwargs = {
             "train_shops": shops_from(o, plural="train-shops", single="train-shop", required=True),
             "before": date_arg(o["before"]),
@@ -81,3 +99,9 @@ class Command(BaseCommand):
             f"R@3 {m['val_R@3']}; {m['seconds_per_epoch']:.2f} s/epoch; "
             f"{m.get('calibration', 'not calibrated')}"
         )
+        self.stdout.write(f"labels: {model.labels_summary}; {_counts(model.label_sources)}")
+
+
+def _counts(report: dict) -> str:
+    skip = {"sources", "min_gold_accuracy"}
+    return ", ".join(f"{k} {v}" for k, v in report.items() if k not in skip)
