@@ -55,7 +55,8 @@ def test_matching_blocks_on_the_stored_keys(monkeypatch):
             shop=shop, offer_id="1", brand=brand, brand_normalised=f"stored-{shop.name}",
             title="t", text_normalised="t",
         )  # fmt: skip
-    monkeypatch.setattr(features, "vectors", lambda offers, **kwargs: None)
+    monkeypatch.setattr(features, "load_blocks", lambda offers, feats, **kwargs: None)
+    monkeypatch.setattr(features, "project", lambda blocks, **kwargs: None)
     monkeypatch.setattr(features, "resolve_encoders", lambda *args: (None, None))
     with pytest.raises(RuntimeError, match="stop"):
         matching_service.match(query_shop="a", index_shop="b", features="text", plot=False)
