@@ -23,6 +23,7 @@ from django.utils import timezone
 from matching import loop_selectors
 from matching import verdicts as vrules
 from matching.models import PairVerdict
+from matching.services import product_batch
 from matching.services import products as product_writes
 from matching.services.products import new_product_key  # noqa: F401 (re-exported)
 
@@ -110,8 +111,12 @@ def record_verdicts(
             votes_total=votes_total,
             now=now,
         )
-        for row in sorted(rows, key=lambda r: r.verdict != PairVerdict.Verdict.REJECTED):
-            _apply(row, now=now, keep=keep)
+        for row in rows:  # rejections first, then the acceptances (in bulk, same outcome)
+            if row.verdict == PairVerdict.Verdict.REJECTED:
+                _apply(row, now=now, keep=keep)
+        product_batch.apply_accepts(
+            [r for r in rows if r.verdict == PairVerdict.Verdict.ACCEPTED], now=now
+        )
         if keep is not None:
             product_writes.drop_if_alone(keep, verdict=rows[0], now=now)
     return rows
