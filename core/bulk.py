@@ -46,8 +46,24 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     ]
 
 
-def bulk_insert(objs: Sequence[models.Model], *, using: str = "default") -> int:
-    """Insert new objects of one model in bulk; returns how many. See the module doc."""
+def _reserve_pks(model: type[models.Model], n: int, connection) -> list[int]:
+    """n fresh values of the model's automatic primary key sequence (PostgreSQL)."""
+    table, column = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [connection.ops.quote_name(table), column, n],
+        )
+        return [r[0] for r in cursor.fetchall()]
+
+
+def bulk_insert(
+    objs: Sequence[models.Model], *, using: str = "default", with_pks: bool = False
+) -> int:
+    """Insert new objects of one model in bulk; returns how many. See the module doc.
+
+    ``with_pks``: the objects get their primary keys (on PostgreSQL reserved from the key's
+    sequence and written by the COPY; elsewhere as bulk_create sets them)."""
     if not objs:
         return 0
     model = type(objs[0])
@@ -58,6 +74,11 @@ def bulk_insert(objs: Sequence[models.Model], *, using: str = "default") -> int:
         model._default_manager.using(using).bulk_create(objs, batch_size=BATCH)
         return len(objs)
     fields = _columns(model)
+    if with_pks:
+        for obj, pk in zip(objs, _reserve_pks(model, len(objs), connection), strict=True):
+            obj.pk = pk
+            obj._state.adding, obj._state.db = False, using
+        fields = [model._meta.pk, *fields]
     convert = [_converter(f, connection) for f in fields]
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"

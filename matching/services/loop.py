@@ -20,6 +20,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from core import bulk
 from matching import loop_selectors
 from matching import verdicts as vrules
 from matching.models import PairVerdict
@@ -43,26 +44,25 @@ def _create_verdicts(
     missing = {o for v in new for o in (v.query_offer_id, v.candidate_offer_id)} - set(hashes)
     if missing:
         raise ValueError(f"verdicts on offers that do not exist: {sorted(missing)}")
-    return PairVerdict.objects.bulk_create(
-        [
-            PairVerdict(
-                query_offer_id=v.query_offer_id,
-                candidate_offer_id=v.candidate_offer_id,
-                verdict=v.verdict,
-                source=v.source,
-                run_id=run_id,
-                review_row_id=review_row_id,
-                votes_for=votes_for,
-                votes_total=votes_total,
-                similarity=v.similarity,
-                query_hash=hashes[v.query_offer_id],
-                candidate_hash=hashes[v.candidate_offer_id],
-                decided_at=now,
-            )
-            for v in new
-        ],
-        batch_size=1000,
-    )
+    rows = [
+        PairVerdict(
+            query_offer_id=v.query_offer_id,
+            candidate_offer_id=v.candidate_offer_id,
+            verdict=v.verdict,
+            source=v.source,
+            run_id=run_id,
+            review_row_id=review_row_id,
+            votes_for=votes_for,
+            votes_total=votes_total,
+            similarity=v.similarity,
+            query_hash=hashes[v.query_offer_id],
+            candidate_hash=hashes[v.candidate_offer_id],
+            decided_at=now,
+        )
+        for v in new
+    ]
+    bulk.bulk_insert(rows, with_pks=True)  # COPY on PostgreSQL; the pks are set
+    return rows
 
 
 def _apply(verdict: PairVerdict, *, now: datetime, keep: int | None = None) -> str:

@@ -88,3 +88,21 @@ def test_bulk_insert_refuses_mixed_models():
     with pytest.raises(TypeError, match="one model"):
         bulk.bulk_insert([_rows(run, pks)[0], Shop(name="x")])
     assert bulk.bulk_insert([]) == 0
+
+
+def test_bulk_insert_with_pks_gives_the_objects_their_rows(monkeypatch):
+    run, pks = _run_and_offers(8)
+    monkeypatch.setattr(bulk, "BATCH", 3)
+    earlier = ReviewRow.objects.create(
+        run=run, query_offer_id=pks[0], candidate_ids=[], top1_similarity=0.5
+    )
+    rows = _rows(run, pks[1:-1])
+    assert bulk.bulk_insert(rows, with_pks=True) == 6
+    assert all(r.pk is not None and not r._state.adding for r in rows)
+    assert len({r.pk for r in rows} | {earlier.pk}) == 7
+    for r in rows:
+        assert ReviewRow.objects.get(pk=r.pk).query_offer_id == r.query_offer_id
+    later = ReviewRow.objects.create(
+        run=run, query_offer_id=pks[-1], candidate_ids=[], top1_similarity=0.5
+    )
+    assert later.pk > max(r.pk for r in rows)  # the key's sequence moved past them
