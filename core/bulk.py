@@ -90,3 +90,35 @@ def bulk_insert(
                         [c(f.pre_save(obj, True)) for f, c in zip(fields, convert, strict=True)]
                     )
     return len(objs)
+
+
+def copy_rows(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    using: str = "default",
+) -> int:
+    """Insert plain rows of values (one per named field, by attname: ``product_id``) without
+    building a model object per row: COPY on PostgreSQL (values converted as bulk_insert does;
+    fields not named take their database default, so name every NOT NULL one), bulk_create of
+    objects built from them elsewhere. Returns how many."""
+    if not rows:
+        return 0
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model._default_manager.using(using).bulk_create(
+            [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=BATCH
+        )
+        return len(rows)
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    named = [by_attname[name] for name in fields]
+    convert = [_converter(f, connection) for f in named]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in named)
+    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            with cursor.copy(statement) as copy:
+                for row in rows[start : start + BATCH]:
+                    copy.write_row([c(v) for c, v in zip(convert, row, strict=True)])
+    return len(rows)

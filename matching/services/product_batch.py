@@ -113,35 +113,25 @@ class _State:
 
     def flush(self) -> None:
         now = self.now
-        bulk.bulk_insert([Product(key=k, created_at=now) for k in self.new_products])
+        bulk.copy_rows(Product, ["key", "created_at"], [(k, now) for k in self.new_products])
         for i in range(0, len(self.new_products), CHUNK):
             keys = self.new_products[i : i + CHUNK]
             self.pks.update(Product.objects.filter(key__in=keys).values_list("key", "pk"))
-        bulk.bulk_insert(
+        bulk.copy_rows(
+            ProductMembership,
+            ["offer_id", "shop_id", "product_id", "decided_by", "joined_at", "updated_at"],
             [
-                ProductMembership(
-                    offer_id=o,
-                    shop_id=self.shops[o],
-                    product_id=self.pks[key],
-                    decided_by=source,
-                    joined_at=now,
-                    updated_at=now,
-                )
+                (o, self.shops[o], self.pks[key], source, now, now)
                 for o, key, source in self.new_members
-            ]
+            ],
         )
-        bulk.bulk_insert(
+        bulk.copy_rows(
+            ProductEvent,
+            ["product_id", "kind", "at", "reason", "verdict_id", "details"],
             [
-                ProductEvent(
-                    product_id=self.pks[key],
-                    kind=kind,
-                    at=now,
-                    reason=reason[:500],
-                    verdict=verdict,
-                    details={"offers": offers},
-                )
+                (self.pks[key], kind, now, reason[:500], verdict.pk, {"offers": offers})
                 for key, kind, reason, verdict, offers in self.new_events
-            ]
+            ],
         )
         self.new_products, self.new_members, self.new_events = [], [], []
 

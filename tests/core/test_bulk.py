@@ -106,3 +106,15 @@ def test_bulk_insert_with_pks_gives_the_objects_their_rows(monkeypatch):
         run=run, query_offer_id=pks[-1], candidate_ids=[], top1_similarity=0.5
     )
     assert later.pk > max(r.pk for r in rows)  # the key's sequence moved past them
+
+
+def test_copy_rows_writes_plain_rows_as_objects_would(monkeypatch):
+    run, pks = _run_and_offers(5)
+    monkeypatch.setattr(bulk, "BATCH", 2)
+    now = timezone.now()
+    fields = ["run_id", "query_offer_id", "matched_offer_id", "similarity", "source", "decided_at"]
+    rows = [(run.pk, pk, pks[0], np.float32(0.5), Decision.Source.AUTO, now) for pk in pks]
+    assert bulk.copy_rows(Decision, fields, rows) == 5
+    got = sorted(Decision.objects.filter(run=run).values_list(*fields))
+    assert got == sorted((run.pk, pk, pks[0], 0.5, "auto", now) for pk in pks)
+    assert bulk.copy_rows(Decision, fields, []) == 0
