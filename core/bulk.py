@@ -14,7 +14,7 @@ field but an automatic primary key is written, so model defaults apply as with `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -122,3 +122,39 @@ def copy_rows(
                 for row in rows[start : start + BATCH]:
                     copy.write_row([c(v) for c, v in zip(convert, row, strict=True)])
     return len(rows)
+
+
+def rows_by_ids(
+    model: type[models.Model],
+    ids: Iterable[int],
+    fields: Sequence[str],
+    *,
+    by: str = "id",
+    using: str = "default",
+) -> list[tuple]:
+    """``values_list(*fields)`` of the rows whose ``by`` column is one of ``ids``, for many ids:
+    on PostgreSQL one ``WHERE by = ANY(%s)`` with the ids as one array parameter (Django's
+    ``__in`` renders a placeholder per id: seconds for 100k ids), elsewhere ``__in`` in chunks.
+    Fields and ``by`` are attnames (``shop_id``); values come back as the driver gives them."""
+    ids = list(set(ids))
+    if not ids:
+        return []
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        manager = model._default_manager.using(using)
+        return [
+            row
+            for start in range(0, len(ids), 900)
+            for row in manager.filter(**{f"{by}__in": ids[start : start + 900]}).values_list(
+                *fields
+            )
+        ]
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    q = connection.ops.quote_name
+    columns = ", ".join(q(by_attname[f].column) for f in fields)
+    table, column = q(model._meta.db_table), q(by_attname[by].column)
+    # identifiers only, from the model's own metadata (quoted); the ids are a parameter
+    sql = f"SELECT {columns} FROM {table} WHERE {column} = ANY(%s)"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
+        return [tuple(r) for r in cursor.fetchall()]

@@ -36,9 +36,7 @@ class _State:
 
     def __init__(self, offer_ids: set[int], *, now: datetime):
         self.now = now
-        self.shops: dict[int, int] = {}
-        for ids in _chunks(offer_ids):
-            self.shops.update(Offer.objects.filter(pk__in=ids).values_list("pk", "shop_id"))
+        self.shops: dict[int, int] = dict(bulk.rows_by_ids(Offer, offer_ids, ["id", "shop_id"]))
         self.product_of: dict[int, str] = {}
         self.views: dict[str, prules.ProductView] = {}
         self.pks: dict[str, int] = {}
@@ -49,14 +47,14 @@ class _State:
 
     def load(self, offer_ids: Iterable[int]) -> None:
         """(Re)load these offers' memberships and the whole of their products, locked."""
-        product_ids: set[int] = set()
-        for ids in _chunks(offer_ids):
-            product_ids.update(
-                ProductMembership.objects.filter(offer_id__in=ids).values_list(
-                    "product_id", flat=True
-                )
+        offer_ids = set(offer_ids)
+        product_ids = {
+            p
+            for (p,) in bulk.rows_by_ids(
+                ProductMembership, offer_ids, ["product_id"], by="offer_id"
             )
-            self.product_of.update({o: None for o in ids})  # type: ignore[misc]
+        }
+        self.product_of.update(dict.fromkeys(offer_ids))  # type: ignore[arg-type]
         for ids in _chunks(product_ids):
             products = Product.objects.filter(pk__in=ids).select_for_update().order_by("pk")
             by_pk = {p.pk: p for p in products}

@@ -118,3 +118,13 @@ def test_copy_rows_writes_plain_rows_as_objects_would(monkeypatch):
     got = sorted(Decision.objects.filter(run=run).values_list(*fields))
     assert got == sorted((run.pk, pk, pks[0], 0.5, "auto", now) for pk in pks)
     assert bulk.copy_rows(Decision, fields, []) == 0
+
+
+def test_rows_by_ids_reads_the_rows_of_many_ids():
+    run, pks = _run_and_offers(1000)  # more than one SQLite chunk
+    want = set(Offer.objects.values_list("id", "offer_id"))
+    assert set(bulk.rows_by_ids(Offer, [*pks, *pks[:5]], ["id", "offer_id"])) == want
+    shop = Offer.objects.get(pk=pks[0]).shop_id
+    assert bulk.rows_by_ids(Offer, [pks[3]], ["shop_id"], by="id") == [(shop,)]
+    assert bulk.rows_by_ids(Offer, [max(pks) + 1], ["id"]) == []
+    assert bulk.rows_by_ids(Offer, [], ["id"]) == []
