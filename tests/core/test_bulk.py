@@ -121,7 +121,7 @@ def test_copy_rows_writes_plain_rows_as_objects_would(monkeypatch):
 
 
 def test_rows_by_ids_reads_the_rows_of_many_ids():
-    run, pks = _run_and_offers(1000)  # more than one SQLite chunk
+    _, pks = _run_and_offers(1000)  # more than one SQLite chunk
     want = set(Offer.objects.values_list("id", "offer_id"))
     assert set(bulk.rows_by_ids(Offer, [*pks, *pks[:5]], ["id", "offer_id"])) == want
     shop = Offer.objects.get(pk=pks[0]).shop_id
