@@ -17,7 +17,10 @@ real matching service: blocking, FAISS, metrics, PR plot, candidates stored), ``
 export_matches command). Prints seconds and peak RSS per stage, ``uptime`` before and after,
 and the command line. ``--shops Q I`` reruns the stages on shops an earlier run made;
 ``--synthetic-run`` routes and exports a demo synthetic run of ``--queries`` queries x 3
-candidates (route and export at full query scale without the match stage).
+candidates (route and export at full query scale without the match stage). ``--reuse-run RUN``
+times only route and export of an existing run (a first route if it was never routed, else a
+re-route; copy the database first, ``CREATE DATABASE x TEMPLATE y``, to time a first route
+again).
 """
 
 from __future__ import annotations
