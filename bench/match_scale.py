@@ -18,9 +18,7 @@ export_matches command). Prints seconds and peak RSS per stage, ``uptime`` befor
 and the command line. ``--shops Q I`` reruns the stages on shops an earlier run made;
 ``--synthetic-run`` routes and exports a demo synthetic run of ``--queries`` queries x 3
 candidates (route and export at full query scale without the match stage). ``--reuse-run RUN``
-times only route and export of an existing run (a first route if it was never routed, else a
-re-route; copy the database first, ``CREATE DATABASE x TEMPLATE y``, to time a first route
-again).
+times route and export of an existing run (a first route again: on a ``TEMPLATE`` copy).
 """
 
 from __future__ import annotations
@@ -322,8 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         "--reuse-run",
         type=int,
         metavar="RUN",
-        help="skip setup and match: route and export this existing match run (a first route "
-        "if it was never routed, else a re-route)",
+        help="route and export this existing run (a re-route if it was routed)",
     )
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--stage-opts", help=argparse.SUPPRESS)
