@@ -101,8 +101,8 @@ def copy_rows(
 ) -> int:
     """Insert plain rows of values (one per named field, by attname: ``product_id``) without
     building a model object per row: COPY on PostgreSQL (values converted as bulk_insert does;
-    fields not named take their database default, so name every NOT NULL one), bulk_create of
-    objects built from them elsewhere. Returns how many."""
+    fields not named get the model's default, as an object would), bulk_create of objects built
+    from them elsewhere. Returns how many."""
     if not rows:
         return 0
     connection = connections[using]
@@ -113,14 +113,18 @@ def copy_rows(
         return len(rows)
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     named = [by_attname[name] for name in fields]
-    convert = [_converter(f, connection) for f in named]
-    names = ", ".join(connection.ops.quote_name(f.column) for f in named)
+    rest = [f for f in _columns(model) if f.attname not in set(fields)]
+    blank = model()  # the model's defaults (and auto_now_add), as bulk_insert would write them
+    defaults = [f.pre_save(blank, True) for f in rest]
+    convert = [_converter(f, connection) for f in (*named, *rest)]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in (*named, *rest))
     statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH):
             with cursor.copy(statement) as copy:
                 for row in rows[start : start + BATCH]:
-                    copy.write_row([c(v) for c, v in zip(convert, row, strict=True)])
+                    values = (*row, *defaults)
+                    copy.write_row([c(v) for c, v in zip(convert, values, strict=True)])
     return len(rows)
 
 

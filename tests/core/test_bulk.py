@@ -117,6 +117,7 @@ def test_copy_rows_writes_plain_rows_as_objects_would(monkeypatch):
     assert bulk.copy_rows(Decision, fields, rows) == 5
     got = sorted(Decision.objects.filter(run=run).values_list(*fields))
     assert got == sorted((run.pk, pk, pks[0], 0.5, "auto", now) for pk in pks)
+    assert set(Decision.objects.filter(run=run).values_list("votes_for", flat=True)) == {0}
     assert bulk.copy_rows(Decision, fields, []) == 0
 
 
