@@ -17,7 +17,8 @@ real matching service: blocking, FAISS, metrics, PR plot, candidates stored), ``
 export_matches command). Prints seconds and peak RSS per stage, ``uptime`` before and after,
 and the command line. ``--shops Q I`` reruns the stages on shops an earlier run made;
 ``--synthetic-run`` routes and exports a demo synthetic run of ``--queries`` queries x 3
-candidates (route and export at full query scale without the match stage).
+candidates (route and export at full query scale without the match stage). ``--reuse-run RUN``
+times route and export of an existing run (a first route again: on a ``TEMPLATE`` copy).
 """
 
 from __future__ import annotations
@@ -315,6 +316,12 @@ def main(argv: list[str] | None = None) -> None:
         metavar=("QUERY_SHOP", "INDEX_SHOP"),
         help="skip setup: match these shops made by an earlier run of this benchmark",
     )
+    p.add_argument(
+        "--reuse-run",
+        type=int,
+        metavar="RUN",
+        help="route and export this existing run (a re-route if it was routed)",
+    )
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--stage-opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -334,7 +341,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"uptime before: {uptime()}", flush=True)
     results: dict[str, dict] = {}
-    if args.synthetic_run:
+    if args.reuse_run:
+        from matching.models import MatchRun
+
+        run = MatchRun.objects.select_related("query_shop", "index_shop").get(pk=args.reuse_run)
+        made = {"run": run.pk, "query_shop": run.query_shop.name, "index_shop": run.index_shop.name}
+        made |= existing_facts(made["index_shop"])
+        print(f"setup: reusing {json.dumps(made)}", flush=True)
+        run_opts = {"run": run.pk}
+    elif args.synthetic_run:
         from demo.synthetic_run import create_synthetic_run
 
         t = time.perf_counter()
@@ -374,6 +389,8 @@ def main(argv: list[str] | None = None) -> None:
         out.write(f"| {stage} | {r['seconds']:.1f} | {goals[stage]} | {r['peak_rss_mb']:,} |\n")
     if "match" in results:
         out.write(f"match inside the service: {results['match']['service_seconds']}\n")
+    elif args.reuse_run:
+        out.write(f"route and export of the existing run #{args.reuse_run} (no match stage)\n")
     else:
         out.write(f"synthetic run of {args.queries:,} queries x 3 candidates (no match stage)\n")
     out.write(f"uptime after: {uptime()}\ncommand: {command}\n")

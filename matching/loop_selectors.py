@@ -10,6 +10,7 @@ from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core import bulk
 from matching import verdicts as vrules
 from matching.models import (
     Offer,
@@ -48,11 +49,7 @@ def verdict_fact(v: PairVerdict, *, follow: bool = True) -> vrules.Verdict:
 
 
 def offer_hashes(offer_ids: Iterable[int]) -> dict[int, str]:
-    ids = list(set(offer_ids))
-    out: dict[int, str] = {}
-    for i in range(0, len(ids), 5000):
-        out.update(Offer.objects.filter(pk__in=ids[i : i + 5000]).values_list("pk", "content_hash"))
-    return out
+    return dict(bulk.rows_by_ids(Offer, offer_ids, ["id", "content_hash"]))
 
 
 def verdicts_for_queries(

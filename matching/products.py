@@ -128,7 +128,7 @@ def plan_accept(
             question = (b, tuple(sorted((a, y))))
         return Change(
             kind=CONFLICT,
-            reason=f"products {pa} and {pb} both hold an offer of shop {shops[clashes[0][0]]}",
+            reason=f"products {pa} and {pb} both hold an offer of shop {p.members[clashes[0][0]]}",
             offers=involved,
             keys=(pa, pb),
             question=question,

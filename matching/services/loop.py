@@ -20,9 +20,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from core import bulk
 from matching import loop_selectors
 from matching import verdicts as vrules
 from matching.models import PairVerdict
+from matching.services import product_batch
 from matching.services import products as product_writes
 from matching.services.products import new_product_key  # noqa: F401 (re-exported)
 
@@ -42,26 +44,25 @@ def _create_verdicts(
     missing = {o for v in new for o in (v.query_offer_id, v.candidate_offer_id)} - set(hashes)
     if missing:
         raise ValueError(f"verdicts on offers that do not exist: {sorted(missing)}")
-    return PairVerdict.objects.bulk_create(
-        [
-            PairVerdict(
-                query_offer_id=v.query_offer_id,
-                candidate_offer_id=v.candidate_offer_id,
-                verdict=v.verdict,
-                source=v.source,
-                run_id=run_id,
-                review_row_id=review_row_id,
-                votes_for=votes_for,
-                votes_total=votes_total,
-                similarity=v.similarity,
-                query_hash=hashes[v.query_offer_id],
-                candidate_hash=hashes[v.candidate_offer_id],
-                decided_at=now,
-            )
-            for v in new
-        ],
-        batch_size=1000,
-    )
+    rows = [
+        PairVerdict(
+            query_offer_id=v.query_offer_id,
+            candidate_offer_id=v.candidate_offer_id,
+            verdict=v.verdict,
+            source=v.source,
+            run_id=run_id,
+            review_row_id=review_row_id,
+            votes_for=votes_for,
+            votes_total=votes_total,
+            similarity=v.similarity,
+            query_hash=hashes[v.query_offer_id],
+            candidate_hash=hashes[v.candidate_offer_id],
+            decided_at=now,
+        )
+        for v in new
+    ]
+    bulk.bulk_insert(rows, with_pks=True)  # COPY on PostgreSQL; the pks are set
+    return rows
 
 
 def _apply(verdict: PairVerdict, *, now: datetime, keep: int | None = None) -> str:
@@ -110,8 +111,12 @@ def record_verdicts(
             votes_total=votes_total,
             now=now,
         )
-        for row in sorted(rows, key=lambda r: r.verdict != PairVerdict.Verdict.REJECTED):
-            _apply(row, now=now, keep=keep)
+        for row in rows:  # rejections first, then the acceptances (in bulk, same outcome)
+            if row.verdict == PairVerdict.Verdict.REJECTED:
+                _apply(row, now=now, keep=keep)
+        product_batch.apply_accepts(
+            [r for r in rows if r.verdict == PairVerdict.Verdict.ACCEPTED], now=now
+        )
         if keep is not None:
             product_writes.drop_if_alone(keep, verdict=rows[0], now=now)
     return rows

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from core import bulk
 from matching import loop_selectors
 from matching import products as prules
 from matching import verdicts as vrules
@@ -32,9 +33,7 @@ def new_product_key() -> str:
 
 
 def lock_shops(offer_ids: Iterable[int]) -> None:
-    shop_ids = sorted(
-        set(Offer.objects.filter(pk__in=set(offer_ids)).values_list("shop_id", flat=True))
-    )
+    shop_ids = sorted({s for (s,) in bulk.rows_by_ids(Offer, offer_ids, ["shop_id"])})
     list(Shop.objects.select_for_update().filter(pk__in=shop_ids).order_by("pk").values_list("pk"))
 
 

@@ -88,3 +88,44 @@ def test_bulk_insert_refuses_mixed_models():
     with pytest.raises(TypeError, match="one model"):
         bulk.bulk_insert([_rows(run, pks)[0], Shop(name="x")])
     assert bulk.bulk_insert([]) == 0
+
+
+def test_bulk_insert_with_pks_gives_the_objects_their_rows(monkeypatch):
+    run, pks = _run_and_offers(8)
+    monkeypatch.setattr(bulk, "BATCH", 3)
+    earlier = ReviewRow.objects.create(
+        run=run, query_offer_id=pks[0], candidate_ids=[], top1_similarity=0.5
+    )
+    rows = _rows(run, pks[1:-1])
+    assert bulk.bulk_insert(rows, with_pks=True) == 6
+    assert all(r.pk is not None and not r._state.adding for r in rows)
+    assert len({r.pk for r in rows} | {earlier.pk}) == 7
+    for r in rows:
+        assert ReviewRow.objects.get(pk=r.pk).query_offer_id == r.query_offer_id
+    later = ReviewRow.objects.create(
+        run=run, query_offer_id=pks[-1], candidate_ids=[], top1_similarity=0.5
+    )
+    assert later.pk > max(r.pk for r in rows)  # the key's sequence moved past them
+
+
+def test_copy_rows_writes_plain_rows_as_objects_would(monkeypatch):
+    run, pks = _run_and_offers(5)
+    monkeypatch.setattr(bulk, "BATCH", 2)
+    now = timezone.now()
+    fields = ["run_id", "query_offer_id", "matched_offer_id", "similarity", "source", "decided_at"]
+    rows = [(run.pk, pk, pks[0], np.float32(0.5), Decision.Source.AUTO, now) for pk in pks]
+    assert bulk.copy_rows(Decision, fields, rows) == 5
+    got = sorted(Decision.objects.filter(run=run).values_list(*fields))
+    assert got == sorted((run.pk, pk, pks[0], 0.5, "auto", now) for pk in pks)
+    assert set(Decision.objects.filter(run=run).values_list("votes_for", flat=True)) == {0}
+    assert bulk.copy_rows(Decision, fields, []) == 0
+
+
+def test_rows_by_ids_reads_the_rows_of_many_ids():
+    _, pks = _run_and_offers(1000)  # more than one SQLite chunk
+    want = set(Offer.objects.values_list("id", "offer_id"))
+    assert set(bulk.rows_by_ids(Offer, [*pks, *pks[:5]], ["id", "offer_id"])) == want
+    shop = Offer.objects.get(pk=pks[0]).shop_id
+    assert bulk.rows_by_ids(Offer, [pks[3]], ["shop_id"], by="id") == [(shop,)]
+    assert bulk.rows_by_ids(Offer, [max(pks) + 1], ["id"]) == []
+    assert bulk.rows_by_ids(Offer, [], ["id"]) == []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core import bulk
@@ -111,6 +112,27 @@ def _review_row(*, run: MatchRun, rt: Routing, new: routing_plan.NewRow, needed:
     )
 
 
+#: ids per UPDATE statement (PostgreSQL takes up to 65,535 parameters; old SQLite 999)
+UPDATE_CHUNK = {"postgresql": 10_000}
+
+
+def _apply_row_updates(updates: Sequence[routing_plan.RowUpdate], *, rt: Routing) -> int:
+    """Write the plan's row updates: one ``UPDATE ... WHERE id IN (...)`` per (kind, status,
+    reroute) group (and chunk of ids) instead of Django's bulk_update, whose CASE WHEN per row
+    took over a minute for 39k rows on PostgreSQL. The same rows end up with the same values:
+    kind and status set, the routing set to ``rt`` where the update reroutes the row."""
+    groups: dict[tuple[str, str, bool], list[int]] = {}
+    for u in updates:
+        groups.setdefault((u.kind, u.status, u.reroute), []).append(u.pk)
+    chunk = UPDATE_CHUNK.get(connection.vendor, 900)
+    n = 0
+    for (kind, status, reroute), pks in groups.items():
+        values = {"kind": kind, "status": status} | ({"routing": rt} if reroute else {})
+        for start in range(0, len(pks), chunk):
+            n += ReviewRow.objects.filter(pk__in=pks[start : start + chunk]).update(**values)
+    return n
+
+
 def route_run(
     *,
     run: MatchRun,
@@ -176,14 +198,7 @@ def route_run(
         bulk.bulk_insert(  # COPY on PostgreSQL (pks are not needed back)
             [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.new_review_rows]
         )
-        changed = []
-        for update in plan.updates:
-            row = rows[update.pk]
-            row.kind, row.status = update.kind, update.status
-            if update.reroute:
-                row.routing = rt
-            changed.append(row)
-        ReviewRow.objects.bulk_update(changed, ["kind", "routing", "status"], batch_size=1000)
+        _apply_row_updates(plan.updates, rt=rt)
         ReviewLease.objects.filter(row_id__in=plan.closed_row_ids).delete()
         bulk.bulk_insert(
             [_review_row(run=run, rt=rt, new=r, needed=needed) for r in plan.gold_rows]
