@@ -293,17 +293,13 @@ def uptime() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--index", type=int, default=442_000)
-    p.add_argument("--queries", type=int, default=90_000)
-    p.add_argument("--brands", type=int, default=3000)
+    sizes = {"--index": 442_000, "--queries": 90_000, "--brands": 3000, "--image-dim": 512}
+    for flag, default in {**sizes, "--text-dim": 384, "--k": 3, "--seed": 0}.items():
+        p.add_argument(flag, type=int, default=default)
     p.add_argument("--zipf", type=float, default=1.0, help="brand size exponent (long tail)")
     p.add_argument("--unbranded", type=float, default=0.10)
     p.add_argument("--in-index", type=float, default=0.6, help="queries with a true match")
     p.add_argument("--noise", type=float, default=0.8, help="query noise vs its product")
-    p.add_argument("--image-dim", type=int, default=512)
-    p.add_argument("--text-dim", type=int, default=384)
-    p.add_argument("--k", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--synthetic-run",
         action="store_true",
