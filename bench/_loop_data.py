@@ -4,13 +4,25 @@ ids (kept in a truth file), and reading product exports."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 QUERY_SHOP, CUTOFF = "abt", "2021-01-01"
 
 
-def make_catalogue(*, data_dir: Path, out_dir: Path, truth_path: Path) -> tuple[int, int]:
-    """Copy offers.csv with the test-period query-shop product ids emptied; write the truth."""
+def test_period_query_offer(row: dict) -> bool:
+    return row["shop"] == QUERY_SHOP and (row.get("created_at") or "") >= CUTOFF
+
+
+def make_catalogue(
+    *,
+    data_dir: Path,
+    out_dir: Path,
+    truth_path: Path,
+    hide: Callable[[dict], bool] = test_period_query_offer,
+) -> tuple[int, int]:
+    """Copy offers.csv with the product ids of the rows ``hide`` picks (default: the test-period
+    query-shop offers) emptied; write those ids to the truth file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     src = data_dir / "offers.csv"
     with src.open(newline="", encoding="utf-8") as f:
@@ -19,7 +31,7 @@ def make_catalogue(*, data_dir: Path, out_dir: Path, truth_path: Path) -> tuple[
         rows = list(reader)
     truth = []
     for row in rows:
-        if row["shop"] == QUERY_SHOP and (row.get("created_at") or "") >= CUTOFF:
+        if hide(row):
             truth.append((row["offer_id"], row["shop"], row["product_id"]))
             row["product_id"] = ""
     with (out_dir / "offers.csv").open("w", newline="", encoding="utf-8") as f:
@@ -34,6 +46,12 @@ def make_catalogue(*, data_dir: Path, out_dir: Path, truth_path: Path) -> tuple[
         w.writerow(["offer_id", "shop", "product_id"])
         w.writerows(truth)
     return len(rows), len(truth)
+
+
+def read_truth(path: Path) -> dict[tuple[str, str], str]:
+    """(shop, offer_id) -> product_id of a truth file."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return {(row["shop"], row["offer_id"]): row["product_id"] for row in csv.DictReader(f)}
 
 
 def read_export(path: Path) -> list[dict]:

@@ -33,7 +33,6 @@ the figures with pass/fail against the issue's thresholds; exit status 1 if any 
 from __future__ import annotations
 
 import argparse
-import csv
 import html
 import json
 import os
@@ -52,6 +51,7 @@ from _loop_data import (  # bench/ is the script's folder: sys.path[0]
     export_checks,
     make_catalogue,
     read_export,
+    read_truth,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,10 +141,7 @@ def main() -> int:
     from matching.models import MatchRun, Offer, PairVerdict, ProductConflict
     from validation.models import Decision, ReviewRow, Routing
 
-    truth = {}
-    with truth_path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            truth[(row["shop"], row["offer_id"])] = row["product_id"]
+    truth = read_truth(truth_path)
 
     run1 = MatchRun.objects.order_by("-id").first()
     auto1 = list(

@@ -23,7 +23,6 @@ default), as in bench/loop_scenario.py.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import sys
@@ -32,27 +31,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _loop_data import make_catalogue, read_truth
 from loop_scenario import ROOT, Runner
 
 QUERY_SHOP, INDEX_SHOP = "abt", "buy"
-
-
-def make_catalogue(*, data_dir: Path, out_dir: Path, truth_path: Path) -> int:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "offers.csv").open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields = list(reader.fieldnames or [])
-        rows = list(reader)
-    truth = [(r["offer_id"], r["shop"], r["product_id"]) for r in rows if r["product_id"]]
-    for r in rows:
-        r["product_id"] = ""
-    with (out_dir / "offers.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    with truth_path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([("offer_id", "shop", "product_id"), *truth])
-    return len(rows)
 
 
 def main() -> int:
@@ -68,7 +50,10 @@ def main() -> int:
     var = args.var_dir or work / "var"
     var.mkdir(parents=True, exist_ok=True)
     cat_dir, truth_path = work / "catalogue", work / "truth.csv"
-    n = make_catalogue(data_dir=args.data_dir, out_dir=cat_dir, truth_path=truth_path)
+    n, _ = make_catalogue(  # every product id goes to the truth file
+        data_dir=args.data_dir, out_dir=cat_dir, truth_path=truth_path,
+        hide=lambda row: bool(row["product_id"]),
+    )  # fmt: skip
     print(f"catalogue {cat_dir}: {n} offers, every product id moved to {truth_path}")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
@@ -105,10 +90,7 @@ def main() -> int:
     django.setup()
     from matching.models import Candidate, MatchRun, Offer, ProjectionModel
 
-    truth = {}
-    with truth_path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            truth[(row["shop"], row["offer_id"])] = row["product_id"]
+    truth = read_truth(truth_path)
     key = {o.pk: (o.shop.name, o.offer_id) for o in Offer.objects.select_related("shop")}
     index_products = {p for (s, _), p in truth.items() if s == INDEX_SHOP}
 
