@@ -89,7 +89,8 @@ def decided_query_offers(query_offer_ids: Iterable[int]) -> set[int]:
 @dataclass(frozen=True)
 class AutoAcceptance:
     """An automatic acceptance of a pair (as stored: the run's query, its candidate) and, when
-    a human acceptance superseded it, that verdict's pair (external offer ids) and review row."""
+    a human verdict superseded it (an acceptance of a conflicting pair, or a rejection of this
+    one), that verdict's pair (external offer ids), review row and verdict."""
 
     query_offer_id: int
     candidate_offer_id: int
@@ -98,6 +99,7 @@ class AutoAcceptance:
     superseded_at: datetime | None = None
     overruling_pair: tuple[str, str] | None = None
     overruling_row_id: int | None = None
+    overruling_verdict: str | None = None  # accepted (another pair) or rejected (this pair)
 
 
 def pairs_superseded_by_row(review_row_id: int) -> set[tuple[int, int]]:
@@ -138,6 +140,7 @@ def auto_acceptances(pairs: Iterable[tuple[int, int]]) -> list[AutoAcceptance]:
                 if by is None
                 else (by.query_offer.offer_id, by.candidate_offer.offer_id),
                 overruling_row_id=None if by is None else by.review_row_id,
+                overruling_verdict=None if by is None else by.verdict,
             )
         )
     return out

@@ -8,14 +8,16 @@ one of the same source beats an older one (:func:`current_verdicts`).
 
 An automatic acceptance *superseded* by a human acceptance it conflicted with (the query q was
 auto-accepted to X, validators accepted Y of q's shop with X: matching/products.py,
-human_overrides) no longer accepts anything: it counts as an *implicit human rejection* of its
-pair (:func:`implicit_rejection`), as strong as a human verdict made when it was superseded. For
-reuse it holds while both verdicts are valid (the pair's offers and the superseding pair's offers
-keep their hashes), so X is dropped from q's candidates like a rejected one (never auto-accepted,
-never shown again for q); once either goes stale, or the human verdict is withdrawn (an undo
-clears the supersede), it is gone and the pair can be asked again. For products
-(:func:`strongest_by_pair`) it separates the pair, stale or not, like every verdict there. It does
-not make q *decided* (:func:`decided_queries`): nobody said what q is, only what it is not.
+human_overrides), or by a human rejection of its own pair (matching/services/loop.py: a decided
+conflict row that turns down an acceptance held back as a conflict), no longer accepts anything: it
+counts as an *implicit human rejection* of its pair (:func:`implicit_rejection`), as strong as a
+human verdict made when it was superseded. For reuse it holds while both verdicts are valid (the
+pair's offers and the superseding pair's offers keep their hashes), so X is dropped from q's
+candidates like a rejected one (never auto-accepted, never shown again for q); once either goes
+stale, or the human verdict is withdrawn (an undo clears the supersede), it is gone and the pair
+can be asked again. For products (:func:`strongest_by_pair`) it separates the pair, stale or not,
+like every verdict there. It does not make q *decided* (:func:`decided_queries`): nobody said what
+q is, only what it is not.
 
 A new run reuses them (:func:`reuse`):
 

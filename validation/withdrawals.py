@@ -4,9 +4,11 @@ An automatic Decision of a run (query q -> offer X) stands on an automatic accep
 (matching's PairVerdict): the run's own one when routing made it, or the acceptance reused from
 an earlier run. When validators later accept X with another offer of q's shop, matching withdraws
 that acceptance (it is *superseded* by the human verdict, matching/verdicts.py) and q leaves X's
-product. The decision is then *withdrawn* (kept for the record with a reason, left out of the
-run's export and the matches API, which so agree with the products) while every acceptance it
-can stand on is superseded; it stands again once one is not (an undo of the human verdict).
+product; or validators reject the pair X-q itself (a decided conflict row that turns down an
+automatic acceptance held back as a conflict). The decision is then *withdrawn* (kept for the
+record with a reason, left out of the run's export and the matches API, which so agree with the
+products) while every acceptance it can stand on is superseded; it stands again once one is not
+(an undo of the human verdict).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Acceptance:
     superseded: bool
     overruling_pair: tuple[str, str] | None = None  # the human pair (external offer ids)
     overruling_row_id: int | None = None
+    overruling_rejected: bool = False  # the human verdict rejected this very pair
 
 
 def withdrawal_reason(*, run_id: int, acceptances: Sequence[Acceptance]) -> str | None:
@@ -40,6 +43,8 @@ def withdrawal_reason(*, run_id: int, acceptances: Sequence[Acceptance]) -> str 
     if by is None:
         return "validators overruled this automatic match"
     row = f" (review row #{by.overruling_row_id})" if by.overruling_row_id is not None else ""
+    if by.overruling_rejected:
+        return f"validators rejected this automatic match{row}: withdrawn"
     y, x = by.overruling_pair
     return (
         f"validators matched offers {y} and {x}{row}, which this automatic match contradicts "

@@ -102,11 +102,11 @@ def reopen_conflict(*, conflict_id: int, review_row_id: int, now: datetime | Non
     automatic acceptances count again) and the conflict is open again."""
     now = now or timezone.now()
     with transaction.atomic():
-        n = loop.withdraw_review_decision(review_row_id=review_row_id, now=now)
+        # open first: the acceptances the verdicts had overruled apply again and meet it
         ProductConflict.objects.filter(pk=conflict_id, resolved_by_row_id=review_row_id).update(
             status=ProductConflict.Status.OPEN,
             resolved_at=None,
             resolved_by_row_id=None,
             resolution="",
         )
-    return n
+        return loop.withdraw_review_decision(review_row_id=review_row_id, now=now)

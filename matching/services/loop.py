@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import bulk
@@ -63,6 +64,24 @@ def _create_verdicts(
     ]
     bulk.bulk_insert(rows, with_pks=True)  # COPY on PostgreSQL; the pks are set
     return rows
+
+
+def _supersede_overruled(rejections: Sequence[PairVerdict], *, now: datetime) -> int:
+    """Human rejections overrule the automatic acceptances of their own pairs (e.g. the one a
+    decided conflict row turned down, held back from the products as a conflict): those are
+    superseded by the rejection, so the run decisions standing on them are withdrawn
+    (validation/withdrawals.py) and an undo of the rejection restores them (:func:`_withdraw`).
+    Returns the number of acceptances superseded."""
+    n = 0
+    for r in rejections:
+        q, c = r.query_offer_id, r.candidate_offer_id
+        n += PairVerdict.objects.filter(
+            Q(query_offer_id=q, candidate_offer_id=c) | Q(query_offer_id=c, candidate_offer_id=q),
+            source=PairVerdict.Source.AUTO,
+            verdict=PairVerdict.Verdict.ACCEPTED,
+            superseded_by__isnull=True,
+        ).update(superseded_by=r, superseded_at=now)
+    return n
 
 
 def _apply(verdict: PairVerdict, *, now: datetime, keep: int | None = None) -> str:
@@ -111,6 +130,12 @@ def record_verdicts(
             votes_total=votes_total,
             now=now,
         )
+        human_rejections = [
+            r
+            for r in rows
+            if r.source == PairVerdict.Source.HUMAN and r.verdict == PairVerdict.Verdict.REJECTED
+        ]
+        _supersede_overruled(human_rejections, now=now)
         for row in rows:  # rejections first, then the acceptances (in bulk, same outcome)
             if row.verdict == PairVerdict.Verdict.REJECTED:
                 _apply(row, now=now, keep=keep)

@@ -83,7 +83,18 @@ def _event(
 
 
 def _conflict(change: prules.Change, *, verdict: PairVerdict, now: datetime) -> ProductConflict:
+    """Keep the clash as a ProductConflict (one per verdict and clash: applying the verdict
+    again while the same conflict is open, e.g. an undo restoring it, adds nothing)."""
     query, candidates = change.question or (None, ())
+    for open_one in ProductConflict.objects.filter(
+        verdict=verdict, status=ProductConflict.Status.OPEN
+    ):
+        if (
+            open_one.query_offer_id == query
+            and sorted(open_one.candidate_ids) == sorted(candidates)
+            and sorted(open_one.offer_ids) == sorted(change.offers)
+        ):
+            return open_one
     conflict = ProductConflict.objects.create(
         verdict=verdict,
         reason=change.reason[:500],

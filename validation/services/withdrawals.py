@@ -37,6 +37,7 @@ def refresh_withdrawn_decisions(*, pairs: Iterable[tuple[int, int]], now: dateti
                 superseded=a.superseded_by_id is not None,
                 overruling_pair=a.overruling_pair,
                 overruling_row_id=a.overruling_row_id,
+                overruling_rejected=a.overruling_verdict == "rejected",
             )
         )
     which = reduce(

@@ -8,7 +8,14 @@ import io
 import pytest
 
 from demo.synthetic_run import create_synthetic_run
-from matching.models import Candidate, MatchRun, Offer, PairVerdict, ProductMembership
+from matching.models import (
+    Candidate,
+    MatchRun,
+    Offer,
+    PairVerdict,
+    ProductConflict,
+    ProductMembership,
+)
 from matching.product_export import write_products_csv
 from validation import withdrawals
 from validation.export import one_to_one
@@ -19,7 +26,7 @@ from validation.services import review as review_services
 from validation.services.export import write_export
 from validation.services.routing import route_run
 
-from ..helpers import judge
+from ..helpers import judge, judge_row
 from .test_loop_routing import rerun
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +178,88 @@ def test_a_reused_decision_is_withdrawn_too(cfg, validators):
     for r in (run, second):
         assert Decision.objects.get(run=r, query_offer=q0).withdrawn_at is not None
         assert not [m for m in accepted_matches(run=r) if m.query_pk == q0.pk]
+
+
+@pytest.fixture
+def clash_in_one_run(cfg):
+    """Run 1 auto-accepts q0 and q1 (one shop) to the same index offer i0-1: the second
+    acceptance is held back as a product conflict, and routing puts its question in the same run
+    as a conflict row (the query is i0-1, the offers shown q0 and q1)."""
+    cfg.gold_pool_size = 0
+    cfg.save()
+    run = create_synthetic_run(n_queries=4, seed=7)
+    q0, q1 = offer(run, "query_shop", "q0"), offer(run, "query_shop", "q1")
+    i01 = offer(run, "index_shop", "i0-1")
+    Candidate.objects.filter(run=run).update(similarity=0.1)
+    Candidate.objects.filter(run=run, query_offer=q0, rank=1).update(similarity=0.95)
+    Candidate.objects.filter(run=run, query_offer=q1, rank=1).update(
+        candidate_offer=i01, similarity=0.93
+    )
+    Candidate.objects.filter(run=run, query_offer__in=[q0, q1], rank=2).update(similarity=0.55)
+    summary = route_run(run=run, accept=0.9, review=0.5)
+    assert summary["n_auto"] == 2 and summary["n_conflict_rows_created"] == 1
+    row = ReviewRow.objects.get(run=run, kind="conflict")
+    assert row.query_offer_id == i01.pk and set(row.candidate_ids) == {q0.pk, q1.pk}
+    keys = products()
+    held, lost = (q0, q1) if keys.get(q0.pk) == keys[i01.pk] else (q1, q0)
+    assert keys.get(lost.pk) is None
+    return run, held, lost, i01, row
+
+
+def live_decisions(run) -> set[tuple[int, int | None]]:
+    return set(
+        Decision.objects.filter(run=run, withdrawn_at__isnull=True).values_list(
+            "query_offer_id", "matched_offer_id"
+        )
+    )
+
+
+@pytest.mark.parametrize("validators_choose", ["held", "lost"])
+def test_a_conflict_row_decided_in_the_run_of_its_acceptances(
+    clash_in_one_run, validators, validators_choose, tmp_path
+):
+    """Whichever offer validators keep with i0-1, the run's automatic decision for the other one
+    is withdrawn: the run's live decisions, its match export and the products agree, and a
+    re-run asks about the turned-down query again (it is not decided) without showing i0-1."""
+    run, held, lost, i01, row = clash_in_one_run
+    chosen, other = (held, lost) if validators_choose == "held" else (lost, held)
+    judge_row(validators[0], row, chosen.pk)
+    row = judge_row(validators[1], row, chosen.pk)
+    assert (row.status, row.decision) == ("decided", str(chosen.pk))
+    auto = PairVerdict.objects.get(source="auto", query_offer=other, candidate_offer=i01)
+    assert auto.superseded_by_id is not None
+    d = Decision.objects.get(run=run, query_offer=other)
+    assert d.withdrawn_at is not None and d.matched_offer_id == i01.pk
+    assert f"validators rejected this automatic match (review row #{row.pk})" in d.withdrawn_reason
+    assert (chosen.pk, i01.pk) in live_decisions(run)
+    assert other.pk not in {q for q, _ in live_decisions(run)}
+    keys = products()
+    assert keys[chosen.pk] == keys[i01.pk] and other.pk not in keys
+    n, _ = write_export(run=run, path=tmp_path / "run.csv")
+    text = (tmp_path / "run.csv").read_text()
+    assert n == len(live_decisions(run) - {(q, None) for q, _ in live_decisions(run)})
+    assert f"\n{chosen.offer_id}," in text and f"\n{other.offer_id}," not in text
+    # the re-run: the decided query is left alone, the turned-down one is asked about the rest
+    second = rerun(run)
+    summary = route_run(run=second, accept=0.9, review=0.5)
+    assert summary["n_conflict_rows_created"] == 0
+    assert not ReviewRow.objects.filter(run=second, query_offer=chosen).exists()
+    again = ReviewRow.objects.get(run=second, query_offer=other, kind="review")
+    assert i01.pk not in again.candidate_ids
+    assert products() == keys
+
+
+def test_an_undo_of_the_conflict_row_restores_the_turned_down_decision(
+    clash_in_one_run, validators
+):
+    run, held, lost, i01, row = clash_in_one_run
+    judge_row(validators[0], row, held.pk)
+    judge_row(validators[1], row, held.pk)
+    assert Decision.objects.get(run=run, query_offer=lost).withdrawn_at is not None
+    review_services.undo_last_judgement(validator=validators[1])
+    d = Decision.objects.get(run=run, query_offer=lost)
+    assert d.withdrawn_at is None and d.withdrawn_reason == ""
+    auto = PairVerdict.objects.get(source="auto", query_offer=lost, candidate_offer=i01)
+    assert auto.superseded_by_id is None
+    conflict = ProductConflict.objects.get()
+    assert conflict.status == "open" and ProductConflict.objects.count() == 1
