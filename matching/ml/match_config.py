@@ -39,7 +39,9 @@ class MatchConfig:
     similarity mixed into the cosine; None means :func:`text_weight_for` the run's features.
     ``rescore``: ``none`` or ``csls``. ``shortlist``: neighbours per query considered by the
     rescoring steps. ``csls_k``: neighbourhood size of CSLS. ``unassigned_penalty``: score drop
-    of a query whose candidates were all taken by better-scoring queries. ``discriminator``:
+    of a query whose candidates were all taken by better-scoring queries (on the cosine scale;
+    with the discriminator's probabilities any positive value means a drop of 1, below every
+    assigned query). ``discriminator``:
     rescore the shortlist with the model's pair discriminator (:mod:`matching.ml.discriminator`)
     when the model has one; its probability becomes the score (off, or no discriminator: the
     search score). ``discriminator_rerank``: order the shortlist by that probability (else the

@@ -72,6 +72,9 @@ def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
     )
 
 
+PROBABILITY_PENALTY = 1.0  # probabilities lie in [0, 1]: minus 1 is below every assigned query
+
+
 def rank(
     config: MatchConfig,
     cand_idx: np.ndarray,
@@ -81,12 +84,17 @@ def rank(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top ``config.k`` with the run's one-to-one assignment: ordered by probability, or, with
     ``config.discriminator_rerank`` off, by ``cand_score`` (the search) and then given the
-    probabilities as scores (capped by rank 1's, the unassigned penalty subtracted)."""
+    probabilities as scores (capped by rank 1's, the unassigned penalty subtracted).
+
+    On the probability scale the unassigned penalty is a whole 1 (whenever
+    ``config.unassigned_penalty`` is on): a query whose candidates all went to better-scoring
+    queries scores at most 0, below every assigned query, so one run never auto-accepts two
+    queries of a shop to one index offer (the soft cosine-scale penalty could leave such a
+    query above a calibrated accept threshold)."""
+    drop = PROBABILITY_PENALTY if config.unassigned_penalty > 0 else 0.0
     kwargs = {"k": config.k, "one_to_one": config.one_to_one, "penalty": 0.0}
     if config.discriminator_rerank or cand_score is None:
-        return final_ranking(
-            cand_idx, prob, cand_cos, **{**kwargs, "penalty": config.unassigned_penalty}
-        )
+        return final_ranking(cand_idx, prob, cand_cos, **{**kwargs, "penalty": drop})
     # the search's order; the probability (and the cosine) of each pair travel with it
     indices, score, p = final_ranking(cand_idx, cand_score, prob, **kwargs)
     _, penalised, cos = final_ranking(
@@ -95,7 +103,7 @@ def rank(
     with np.errstate(invalid="ignore"):
         unassigned = (score[:, 0] - penalised[:, 0]) > 1e-6  # NaN (no candidate): False
     p = np.where(indices >= 0, np.minimum(p, p[:, :1]), -np.inf).astype(np.float32)
-    p[unassigned] -= config.unassigned_penalty
+    p[unassigned] -= drop
     return indices, p, cos
 
 
