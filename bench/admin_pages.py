@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/admin_pages.py \
         --pg postgres://postgres@127.0.0.1:55433 --db review_load_90000 [--repeat 7] \
-        [--pages runs,triage,quality,throughput] [--profile triage]
+        [--pages runs,triage,quality,throughput] [--profile triage] [--code /work/main]
 
 Times GET of the runs, triage, quality and throughput pages of the database's largest run as
 its admin ("bench-admin"): the first (cold) request of this process, then the median wall and
@@ -45,6 +45,7 @@ def main() -> None:
     p.add_argument("--pages", default="runs,triage,quality,throughput")
     p.add_argument("--profile", default="", help="a page name: print its cProfile")
     p.add_argument("--cold", action="store_true", help="profile a cold request (cache cleared)")
+    p.add_argument("--code", default=str(ROOT), help="checkout whose code serves the pages")
     p.add_argument("--sql", action="store_true", help="print the SQL of each page's last request")
     args = p.parse_args()
     if urllib.parse.urlparse(args.pg).hostname not in ("127.0.0.1", "localhost"):
@@ -60,7 +61,8 @@ def main() -> None:
         FASHIONID_VAR_DIR=f"/tmp/review-load-var-{args.db}",  # noqa: S108
         DJANGO_SETTINGS_MODULE="fashionid_app.settings",
     )
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, args.code)
+    os.chdir(args.code)
     import django
 
     django.setup()
@@ -84,7 +86,7 @@ def main() -> None:
         "quality": f"/runs/{run.pk}/quality/",
         "throughput": "/throughput/",
     }
-    print(f"code: {ROOT}; database {args.db}, run #{run.pk} ({run.n_queries} queries)")
+    print(f"code: {args.code}; database {args.db}, run #{run.pk} ({run.n_queries} queries)")
     print(f"load before: {load()}")
     cache.clear()
     for name in args.pages.split(","):
