@@ -67,9 +67,10 @@ class RunScores:
 def run_scores(*, run: MatchRun) -> RunScores:
     """The run's top-1 similarities and the curve routing uses, computed from the database."""
     sims = matching_selectors.top1_similarity_array(run)
+    run_curve = routing.PRCurve.from_json(run.pr_curve)  # read (and decoded) once
     source, curve = routing.choose_source(
-        labelled=run_is_labelled(run=run),
-        run_curve=routing.PRCurve.from_json(run.pr_curve),
+        labelled=run_is_labelled(run=run, curve=run_curve),
+        run_curve=run_curve,
         calibration=routing_calibration(run=run),
         model_id=run.model_id,
         run_config=run.config or {},
@@ -164,12 +165,14 @@ def routing_preview(
     }
 
 
-def run_is_labelled(*, run: MatchRun) -> bool:
-    """Whether the run's own labels give a PR curve: some query has a true match in the index."""
+def run_is_labelled(*, run: MatchRun, curve: routing.PRCurve | None = None) -> bool:
+    """Whether the run's own labels give a PR curve: some query has a true match in the index.
+    ``curve``: the run's curve when the caller has already read it."""
     n = (run.metrics or {}).get("n_queries_with_match")
     if n is not None:
         return n > 0
-    curve = routing.PRCurve.from_json(run.pr_curve)
+    if curve is None:
+        curve = routing.PRCurve.from_json(run.pr_curve)
     return curve is not None and float(curve.recall.max()) > 0
 
 
