@@ -1,6 +1,6 @@
 """Admin page server time in-process (Django test client) on a database bench/review_load.py filled.
 
-    PYTHONPATH=. .venv/bin/python bench/admin_pages.py \
+    .venv/bin/python bench/admin_pages.py \
         --pg postgres://postgres@127.0.0.1:55433 --db review_load_90000 [--repeat 7] \
         [--pages runs,triage,quality,throughput] [--profile triage] [--code /work/main]
 
@@ -8,7 +8,8 @@ Times GET of the runs, triage, quality and throughput pages of the database's la
 its admin ("bench-admin"): the first (cold) request of this process, then the median wall and
 CPU (thread time of the Django process) of --repeat more (warm), and of --repeat requests each
 after clearing Django's cache (what a server process pays the first time it shows the run),
-with the HTML size and SQL queries.
+with the HTML size and SQL queries. ``--code`` serves the pages with another checkout's code
+(default: this one), e.g. the main branch for before/after figures on the same database.
 ``--profile PAGE`` prints the cProfile top functions of one warm request of that page (and
 of a cold one when ``--cold`` is given: the page's cache cleared first); ``--sql`` lists the SQL
 statements of each page's last request with their times.
