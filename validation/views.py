@@ -172,7 +172,7 @@ def _run_or_404(run_id: int, *, with_curve: bool = True) -> MatchRun:
 
 @admin_required
 def triage(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _run_or_404(run_id)
+    run = _run_or_404(run_id, with_curve=False)  # the curve is read with the cached scores
     try:
         matching_selectors.check_run_done(run)
     except matching_selectors.RunNotDone as exc:
@@ -211,7 +211,9 @@ def triage(request: HttpRequest, run_id: int) -> HttpResponse:
         }
     else:
         params = {"accept": None, "review": None, "target_precision": DEFAULT_TARGET_PRECISION}
-    preview = routing_selectors.routing_preview(run=run, **params)
+    preview = routing_selectors.routing_preview(
+        run=run, **params, scores=routing_selectors.cached_run_scores(run=run)
+    )
     form = RoutingForm(
         initial={
             "accept": None if preview["accept"] is None else round(preview["accept"], 6),
