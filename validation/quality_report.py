@@ -2,11 +2,13 @@
 of single judgements, per-validator accuracy, agreement, votes per decided row, and predicted vs
 observed precision of the review band (the numbers: validation/quality.py).
 
-Rows come in two forms: :class:`~validation.quality.RowFacts` for every row with a judgement or
-a decision, and :class:`RowGroup` counts for the rows nobody has judged yet (no decision, no
-judgement: they only add to the row totals and to the share of true matches in the review
-band). At the paper's scale most of a run's ~45,000 rows are of the second kind; counting them
-in the database instead of loading each one keeps the quality page fast.
+Rows come in two forms: :class:`~validation.quality.RowFacts` for every row with an active
+judgement, and :class:`RowGroup` counts for the rows without one (open rows nobody has judged,
+and rows decided or closed with no active judgement), by kind, status, truth and how their
+decision relates to the truth. Every figure of the report is a count or a function of counts
+of such rows (their order never matters), so a group of ``n`` rows weighs exactly as ``n``
+facts would. At the paper's scale most of a run's ~45,000 rows are of the second kind;
+counting them in the database instead of loading each one keeps the quality page fast.
 """
 
 from __future__ import annotations
@@ -20,15 +22,39 @@ import numpy as np
 
 from validation import agreement, quality
 
+# how a grouped row's decision relates to its truth (RowGroup.decision)
+PENDING, NONE, ANSWER, OTHER = "", "none", "answer", "other"
+
 
 @dataclass(frozen=True)
 class RowGroup:
-    """``n`` rows with the same kind, status and truth that nobody has judged or decided."""
+    """``n`` rows without an active judgement, with the same kind, status, truth and class of
+    decision: ``decision`` is :data:`PENDING` (no decision), :data:`NONE` ("none"),
+    :data:`ANSWER` (the true candidate: truth "match" and the decision is its offer) or
+    :data:`OTHER` (any other candidate)."""
 
     kind: str
     status: str
     truth: str
     n: int
+    decision: str = PENDING
+
+
+def decision_class(row: quality.RowFacts) -> str:
+    """The :class:`RowGroup` decision class of one row's decision."""
+    if row.decision in (PENDING, NONE):
+        return row.decision
+    answer = quality.answer_of(truth=row.truth, truth_offer_id=row.truth_offer_id)
+    return ANSWER if row.truth == quality.TRUTH_MATCH and row.decision == answer else OTHER
+
+
+def _group_code(g: RowGroup) -> int:
+    """Outcome code of a group's decision, as quality.code_of gives it for each of its rows."""
+    return quality.outcome_code(
+        truth_is_match=g.truth == quality.TRUTH_MATCH,
+        picked_true=g.decision == ANSWER or (g.truth != quality.TRUTH_MATCH and g.decision == NONE),
+        picked_any=g.decision in (ANSWER, OTHER),
+    )
 
 
 def _rates_dict(codes: list[int], *, n_boot: int, seed: int) -> dict:
@@ -94,12 +120,15 @@ def _agreement(
 
 
 def _votes_per_decided_row(
-    rows: Sequence[quality.RowFacts], judgements: Sequence[quality.JudgementFacts]
+    rows: Sequence[quality.RowFacts],
+    judgements: Sequence[quality.JudgementFacts],
+    groups: Sequence[RowGroup],
 ) -> float | None:
     decided = {r.pk for r in rows if r.status == quality.DECIDED}
-    if not decided:
+    n_decided = len(decided) + sum(g.n for g in groups if g.status == quality.DECIDED)
+    if not n_decided:
         return None
-    return sum(1 for j in judgements if j.row_id in decided) / len(decided)
+    return sum(1 for j in judgements if j.row_id in decided) / n_decided
 
 
 def _status_counts(rows: Sequence[quality.RowFacts], groups: Sequence[RowGroup]) -> Counter:
@@ -122,7 +151,7 @@ def report(
     decided row, predicted and observed precision of one run.
 
     ``rows`` and ``groups``: the run's review and gold rows, each either as facts (every row
-    with a judgement or a decision must be) or counted in a group (rows nobody has judged);
+    with an active judgement must be) or counted in a group (rows without one);
     ``judgements``: its active judgements, ordered by row and, within a row, in recorded order;
     ``routing_band_precision``: the review band's top-1 precision on the PR curve, used for
     P_model when no review row has ground truth.
@@ -131,14 +160,23 @@ def report(
     with_truth = [r for r in rows if r.truth != quality.TRUTH_UNKNOWN]
     groups_with_truth = [g for g in groups if g.truth != quality.TRUTH_UNKNOWN]
     decided = [r for r in with_truth if r.status == quality.DECIDED]
+    decided_groups = [g for g in groups_with_truth if g.status == quality.DECIDED]
     all_codes = [quality.code_of(r, r.decision) for r in decided]
     gold_codes = [quality.code_of(r, r.decision) for r in decided if r.kind == quality.GOLD_ROW]
+    for g in decided_groups:  # n rows of one outcome each
+        all_codes += [_group_code(g)] * g.n
+        if g.kind == quality.GOLD_ROW:
+            gold_codes += [_group_code(g)] * g.n
     wrong_pick = sum(
         1
         for r in decided
         if r.truth == quality.TRUTH_MATCH
         and r.decision
         not in ("none", quality.answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id))
+    ) + sum(
+        g.n
+        for g in decided_groups
+        if g.truth == quality.TRUTH_MATCH and g.decision in (OTHER, PENDING)
     )
     judgement_codes = [
         quality.code_of(by_pk[j.row_id], j.choice)
@@ -174,6 +212,9 @@ def report(
         for r in review_rows
         if r.status == quality.DECIDED and r.decision not in ("", "none")
     ]
+    for g in decided_groups:
+        if g.kind == quality.REVIEW_ROW and g.decision in (ANSWER, OTHER):
+            accepted += [g.decision == ANSWER] * g.n
     observed, observed_std = quality.precision_with_std(accepted, n_boot=n_boot, seed=seed)
     combined = math.sqrt((predicted_std or 0) ** 2 + (observed_std or 0) ** 2)
     agree = (
@@ -184,7 +225,7 @@ def report(
     return {
         "rows": {
             "with_truth": len(with_truth) + sum(g.n for g in groups_with_truth),
-            "decided_with_truth": len(decided),
+            "decided_with_truth": len(decided) + sum(g.n for g in decided_groups),
             "gold_decided": len(gold_codes),
             "by_status": dict(_status_counts(rows, groups)),
         },
@@ -196,7 +237,7 @@ def report(
         "agreement_alpha": alpha,
         "agreement_rows": alpha_rows,
         "agreement_measure": AGREEMENT_MEASURE,
-        "votes_per_decided_row": _votes_per_decided_row(rows, judgements),
+        "votes_per_decided_row": _votes_per_decided_row(rows, judgements, groups),
         "median_seconds": float(np.median(seconds)) if seconds else None,
         "lr_plus_source": lr_source,
         "p_model": p_model,

@@ -1,5 +1,5 @@
 """validation/quality_report.py: the quality report of one run, from row facts and counted
-groups of rows nobody has judged."""
+groups of rows nobody has voted on."""
 
 from __future__ import annotations
 
@@ -101,18 +101,31 @@ def test_report_takes_p_model_from_the_routing_without_review_rows():
 
 
 def _as_groups(rows, judgements):
-    """The report's input with every row that has no judgement and no decision counted in a
-    group instead of given as facts (what the selector does)."""
+    """The report's input with every row that has no judgement counted in a group by kind,
+    status, truth and decision class instead of given as facts (what the selector does)."""
     judged_pks = {j.row_id for j in judgements}
-    judged = [r for r in rows if r.status == "decided" or r.pk in judged_pks]
+    judged = [r for r in rows if r.pk in judged_pks]
     counts = {}
     for r in rows:
         if r not in judged:
-            counts[(r.kind, r.status, r.truth)] = counts.get((r.kind, r.status, r.truth), 0) + 1
-    return judged, [quality_report.RowGroup(*k, n=n) for k, n in counts.items()]
+            key = (r.kind, r.status, r.truth, quality_report.decision_class(r))
+            counts[key] = counts.get(key, 0) + 1
+    return judged, [
+        quality_report.RowGroup(kind, status, truth, n=n, decision=decision)
+        for (kind, status, truth, decision), n in counts.items()
+    ]
 
 
-@pytest.mark.parametrize("seed", range(5))
+def test_decision_class():
+    assert quality_report.decision_class(_r(1, truth_offer=10, decision="10")) == "answer"
+    assert quality_report.decision_class(_r(1, truth_offer=10, decision="11")) == "other"
+    assert quality_report.decision_class(_r(1, truth_offer=10, decision="none")) == "none"
+    assert quality_report.decision_class(_r(1, truth="none", decision="10")) == "other"
+    assert quality_report.decision_class(_r(1, truth="unknown", decision="10")) == "other"
+    assert quality_report.decision_class(_r(1, status="open", truth_offer=10)) == ""
+
+
+@pytest.mark.parametrize("seed", range(12))
 def test_rows_nobody_judged_give_the_same_report_as_facts_or_as_counts(seed):
     rng = random.Random(seed)
     rows, judgements = [], []
@@ -122,17 +135,21 @@ def test_rows_nobody_judged_give_the_same_report_as_facts_or_as_counts(seed):
         status = rng.choice(["open", "open", "decided", "closed"])
         truth_offer = 10 * pk + rng.randrange(3) if truth == "match" else None
         decision = (
-            rng.choice([str(10 * pk + rng.randrange(3)), "none"]) if status == "decided" else ""
+            rng.choice([str(10 * pk + rng.randrange(3)), "none", "none", ""])
+            if status in ("decided", "closed")
+            else ""
         )
         row = _r(
             pk, kind=kind, status=status, truth=truth, truth_offer=truth_offer, decision=decision
         )
         rows.append(row)
-        n = rng.randrange(1, 4) if status == "decided" else rng.choice([0, 0, 0, 1])
+        # decided rows without a vote too (auto decisions, a run decided in bulk)
+        n = rng.choice([0, 1, 2, 3]) if status == "decided" else rng.choice([0, 0, 0, 1])
         for v in rng.sample(["ann", "bob", "cy", "dee"], n):
             judgements.append(_j(row, v, rng.choice([10 * pk, 10 * pk + 1, "none"])))
     facts, groups = _as_groups(rows, judgements)
     assert len(facts) < len(rows) and sum(g.n for g in groups) == len(rows) - len(facts)
+    assert any(g.status == "decided" and g.decision for g in groups)
     full = quality_report.report(rows=rows, judgements=judgements, n_boot=50, seed=seed)
     grouped = quality_report.report(
         rows=facts, judgements=judgements, groups=groups, n_boot=50, seed=seed

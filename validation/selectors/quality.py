@@ -4,7 +4,8 @@ quality_report.report and replay.replay."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, CharField, Count, Q, QuerySet, Value, When
+from django.db.models.functions import Cast
 
 from matching.models import MatchRun
 from validation import quality, replay, report_text
@@ -37,10 +38,21 @@ def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
 
 # rows with an active judgement (n_judgements counts them) or a decision
 _JUDGED = Q(n_judgements__gt=0) | Q(status=ReviewRow.Status.DECIDED)
+# rows with an active judgement
+_VOTED = Q(n_judgements__gt=0)
 
 
 def judged_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
     """The facts of the run's rows that have a judgement or a decision (one statement)."""
+    return _facts(ReviewRow.objects.filter(_JUDGED, run=run))
+
+
+def voted_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
+    """The facts of the run's rows that have an active judgement (one statement)."""
+    return _facts(ReviewRow.objects.filter(_VOTED, run=run))
+
+
+def _facts(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
     return [
         quality.RowFacts(
             pk=pk,
@@ -52,37 +64,56 @@ def judged_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
             candidate_ids=tuple(candidate_ids),
         )
         for pk, kind, status, truth, truth_offer_id, decision, candidate_ids in (
-            ReviewRow.objects.filter(_JUDGED, run=run)
-            .order_by()
-            .values_list(
+            qs.order_by().values_list(
                 "pk", "kind", "status", "truth", "truth_offer_id", "decision", "candidate_ids"
             )
         )
     ]
 
 
+# how a row's decision relates to its truth, in SQL: report_core.decision_class
+_DECISION_CLASS = Case(
+    When(decision="", then=Value(report_core.PENDING)),
+    When(decision="none", then=Value(report_core.NONE)),
+    When(
+        Q(truth=ReviewRow.Truth.MATCH, decision=Cast("truth_offer_id", CharField())),
+        then=Value(report_core.ANSWER),
+    ),
+    default=Value(report_core.OTHER),
+    output_field=CharField(),
+)
+
+
 def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str, int]]:
-    """One statement over the run's rows: the rows nobody has judged, counted by kind, status
-    and truth (report_core.RowGroup), and all rows by truth source (truth_sources)."""
-    groups: dict[tuple[str, str, str], int] = {}
+    """One statement over the run's rows: the rows without an active judgement, counted by
+    kind, status, truth and decision class (report_core.RowGroup), and all rows by truth source
+    (truth_sources). Decided rows nobody voted on (auto decisions, or a run decided in bulk)
+    are counted here too: at the paper's scale that is up to ~45,000 rows whose candidate
+    lists need not be read."""
+    groups: dict[tuple[str, str, str, str], int] = {}
     sources: dict[str, int] = {}
     counts = (
         ReviewRow.objects.filter(run=run)
         .annotate(
-            judged=Case(
-                When(_JUDGED, then=Value(True)), default=Value(False), output_field=BooleanField()
-            )
+            voted=Case(
+                When(_VOTED, then=Value(True)), default=Value(False), output_field=BooleanField()
+            ),
+            decision_class=_DECISION_CLASS,
         )
         .order_by()
-        .values_list("kind", "status", "truth", "truth_source", "judged")
+        .values_list("kind", "status", "truth", "decision_class", "truth_source", "voted")
         .annotate(n=Count("id"))
     )
-    for kind, status, truth, source, judged, n in counts:
+    for kind, status, truth, decision, source, voted, n in counts:
         sources[source] = sources.get(source, 0) + n
-        if not judged:
-            groups[(kind, status, truth)] = groups.get((kind, status, truth), 0) + n
+        if not voted:
+            key = (kind, status, truth, decision)
+            groups[key] = groups.get(key, 0) + n
     return (
-        [report_core.RowGroup(*key, n=n) for key, n in groups.items()],
+        [
+            report_core.RowGroup(kind, status, truth, n=n, decision=decision)
+            for (kind, status, truth, decision), n in groups.items()
+        ],
         dict(sorted(sources.items())),
     )
 
@@ -126,10 +157,10 @@ def aggregation_replay(*, run: MatchRun) -> list[dict]:
 
 def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
     """The run's quality report (validation/quality_report.py: report), with the run. Rows that
-    nobody has judged are counted in the database, not loaded one by one."""
+    without an active judgement are counted in the database, not loaded one by one."""
     groups, sources = _row_counts(run=run)
     report = report_core.report(
-        rows=judged_row_facts(run=run),
+        rows=voted_row_facts(run=run),
         judgements=judgement_facts(run=run),
         groups=groups,
         routing_band_precision=_review_band_precision(run=run),
