@@ -3,7 +3,8 @@
 Text-only offers (no images). Query i has product ``p{i}``; with probability ``p_in_index`` the
 index holds its true match. The top-1 similarity s is uniform in [0.2, 1); the true match is
 the top-1 candidate with probability s**2, else rank 2 or 3 (half the time) or not among the
-candidates. The run's k=1 PR curve is computed with matching.ml.metrics.
+candidates. The run's k=1 PR curve is computed with matching.ml.metrics and stored thinned to
+at most matching.ml.evaluation.MAX_PR_POINTS points, as ``match`` stores it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 import numpy as np
 from django.db import transaction
 
+from matching.ml import evaluation as ml_evaluation
 from matching.ml.brands import brand_key
 from matching.ml.metrics import pr_curve_at_1
 from matching.models import Candidate, MatchRun, Offer, Shop
@@ -99,11 +101,8 @@ def create_synthetic_run(
         prec, rec, thr = pr_curve_at_1(
             top1_similarity=top1, top1_correct=correct, n_with_match=n_with
         )
-        run.pr_curve = {
-            "precision": prec.tolist(),
-            "recall": rec.tolist(),
-            "thresholds": thr.tolist(),
-        }
+        curve = {"precision": prec.tolist(), "recall": rec.tolist(), "thresholds": thr.tolist()}
+        run.pr_curve = ml_evaluation.jsonable(ml_evaluation.thin_curve(curve))  # as match does
         run.metrics = {"synthetic": True, "seed": seed}
         run.save(update_fields=["pr_curve", "metrics"])
     return run
