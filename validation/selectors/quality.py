@@ -3,8 +3,23 @@ quality_report.report and replay.replay."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Case, CharField, Count, Q, QuerySet, Value, When
+from django.core.cache import cache
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 
 from matching.models import MatchRun
@@ -84,11 +99,13 @@ _DECISION_CLASS = Case(
 )
 
 
-def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str, int]]:
+def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str, int], list[tuple]]:
     """One statement over the run's rows: the rows without an active judgement, counted by
-    kind, status, truth and decision class (report_core.RowGroup), and all rows by truth source
-    (truth_sources). Decided rows nobody voted on (auto decisions, or a run decided in bulk)
-    are counted here too: at the paper's scale that is up to ~45,000 rows whose candidate
+    kind, status, truth and decision class (report_core.RowGroup), all rows by truth source
+    (truth_sources), and a stamp of all rows for the report's cache key (per group of kind,
+    status, truth, decision class, truth source and whether voted: the count and the sums of
+    ids and true offers). Decided rows nobody voted on (auto decisions, or a run decided in
+    bulk) are counted here too: at the paper's scale that is up to ~45,000 rows whose candidate
     lists need not be read."""
     groups: dict[tuple[str, str, str, str], int] = {}
     sources: dict[str, int] = {}
@@ -102,9 +119,11 @@ def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str,
         )
         .order_by()
         .values_list("kind", "status", "truth", "decision_class", "truth_source", "voted")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), ids=Sum("id"), offers=Sum("truth_offer_id"))
     )
-    for kind, status, truth, decision, source, voted, n in counts:
+    stamp = []
+    for kind, status, truth, decision, source, voted, n, ids, offers in counts:
+        stamp.append((kind, status, truth, decision, source, bool(voted), n, ids, offers))
         sources[source] = sources.get(source, 0) + n
         if not voted:
             key = (kind, status, truth, decision)
@@ -115,6 +134,7 @@ def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str,
             for (kind, status, truth, decision), n in groups.items()
         ],
         dict(sorted(sources.items())),
+        sorted(stamp),
     )
 
 
@@ -155,18 +175,63 @@ def aggregation_replay(*, run: MatchRun) -> list[dict]:
     )
 
 
-def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
-    """The run's quality report (validation/quality_report.py: report), with the run. Rows that
-    without an active judgement are counted in the database, not loaded one by one."""
-    groups, sources = _row_counts(run=run)
-    report = report_core.report(
-        rows=voted_row_facts(run=run),
-        judgements=judgement_facts(run=run),
-        groups=groups,
-        routing_band_precision=_review_band_precision(run=run),
-        n_boot=n_boot,
-        seed=seed,
+# a cached report is dropped after this long even if its stamp is unchanged
+QUALITY_CACHE_SECONDS = 3600
+
+
+def judgement_stamp() -> tuple[int, int, int]:
+    """All judgements (of every run): how many, the last id, how many active. Judgements are
+    only ever created or undone (validation/services/review.py), so any new judgement or undo
+    changes it; one scan of the judgement table, no join."""
+    agg = Judgement.objects.aggregate(
+        n=Count("id"), last=Max("id"), active=Count("id", filter=Q(undone_at__isnull=True))
     )
+    return agg["n"], agg["last"] or 0, agg["active"]
+
+
+def quality_cache_key(
+    *, run: MatchRun, row_stamp: list[tuple], band_precision: float | None, n_boot: int, seed: int
+) -> str:
+    """The quality report's cache key: the run (id and creation time), the report's parameters,
+    the stamp of its rows (:func:`_row_counts`), of all judgements (:func:`judgement_stamp`)
+    and the review band's precision of the current routing. What the report reads of a row
+    besides these counts (a vote's choice against the true offer, the candidate list) changes
+    only with a judgement or with the true offer (in the sums of the stamp)."""
+    parts = [
+        run.pk,
+        run.created_at.isoformat() if run.created_at else None,
+        n_boot,
+        seed,
+        band_precision,
+        judgement_stamp(),
+        row_stamp,
+    ]
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+    return f"validation:quality:{run.pk}:{digest}"
+
+
+def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
+    """The run's quality report (validation/quality_report.py: report), with the run. Rows
+    without an active judgement are counted in the database, not loaded one by one; the report
+    of the rows and judgements goes through Django's cache (:func:`quality_cache_key`: any new
+    judgement, undo, decision or truth gives a new key), so a run whose review is over (45,000
+    voted rows at the paper's scale) is computed once per server process, not on every view."""
+    groups, sources, row_stamp = _row_counts(run=run)
+    band_precision = _review_band_precision(run=run)
+    key = quality_cache_key(
+        run=run, row_stamp=row_stamp, band_precision=band_precision, n_boot=n_boot, seed=seed
+    )
+    report = cache.get(key)
+    if report is None:
+        report = report_core.report(
+            rows=voted_row_facts(run=run),
+            judgements=judgement_facts(run=run),
+            groups=groups,
+            routing_band_precision=band_precision,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        cache.set(key, report, QUALITY_CACHE_SECONDS)
     return {
         "run": run,
         **report,

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+from unittest.mock import patch
 
 import pytest
+from django.core.cache import cache
+from django.db.models import F
+from django.utils import timezone
 
 from validation import quality
 from validation import quality_report as report_core
-from validation.models import ReviewRow, Routing
+from validation.models import Judgement, ReviewRow, Routing
 from validation.selectors.quality import judgement_facts, quality_report
+from validation.services import leasing
+from validation.services.review import judge_row, undo_last_judgement
 from validation.services.routing import route_run
 from validation.simulation import simulate
 
@@ -92,3 +98,67 @@ def test_rows_decided_without_votes_are_counted_with_the_same_figures(run):
     )
     for key, value in reference.items():
         assert _same(q[key], value), (key, q[key], value)
+
+
+def _figures(q):
+    return {k: v for k, v in q.items() if not k.startswith(("run", "truth_sources"))}
+
+
+def test_cached_report_is_the_uncached_one_and_a_new_judgement_or_undo_or_truth_renews_it(
+    run, validators
+):
+    """The report goes through the cache, keyed by stamps of the run's rows and of all
+    judgements: a repeated view is served from the cache; a new judgement, its undo, or a new
+    true offer (each alone, the rows' counts unchanged) give the report computed afresh."""
+    route_run(run=run, accept=0.8, review=0.3)
+    simulate(run=run, validators=4, tpr=0.9, fpr=0.05, seed=5, max_judgements=20)
+    cache.clear()
+
+    def fresh_and_cached_agree():
+        q = quality_report(run=run, n_boot=40)
+        assert _same(_figures(q), _every_row_as_facts(run, n_boot=40))
+        return q
+
+    first = fresh_and_cached_agree()
+    # a hit: the report is not computed again
+    with patch.object(report_core, "report", side_effect=AssertionError("recomputed")):
+        assert _same(_figures(quality_report(run=run, n_boot=40)), _figures(first))
+    # one more vote on a voted row with ground truth: the row stays voted, same status
+    row = ReviewRow.objects.filter(run=run, n_judgements__gt=0).exclude(truth="unknown").first()
+    voted = set(row.judgements.values_list("validator_id", flat=True))
+    extra = Judgement.objects.create(
+        row=row,
+        validator=next(v for v in validators if v.pk not in voted),
+        choice="none",
+        slot=0,
+        created_at=timezone.now(),
+        seconds_spent=4.0,
+    )
+    ReviewRow.objects.filter(pk=row.pk).update(n_judgements=F("n_judgements") + 1)
+    more = fresh_and_cached_agree()
+    assert more["judgements"]["n"] == first["judgements"]["n"] + 1
+    # its undo
+    Judgement.objects.filter(pk=extra.pk).update(undone_at=timezone.now())
+    ReviewRow.objects.filter(pk=row.pk).update(n_judgements=F("n_judgements") - 1)
+    assert _same(_figures(fresh_and_cached_agree()), _figures(first))
+    # another true offer on a voted row whose decision is "none" (so its class stays): the
+    # votes for the old and the new offer change sides
+    row = next(
+        r
+        for r in ReviewRow.objects.filter(run=run, n_judgements__gt=0, truth="match")
+        if r.judgements.filter(choice=str(r.truth_offer_id), undone_at__isnull=True).exists()
+    )
+    ReviewRow.objects.filter(pk=row.pk).update(status="decided", decision="none")
+    before = fresh_and_cached_agree()
+    new_offer = next(c for c in row.candidate_ids if c != row.truth_offer_id)
+    ReviewRow.objects.filter(pk=row.pk).update(truth_offer_id=new_offer)
+    moved = fresh_and_cached_agree()
+    assert moved["judgements"]["tp"] < before["judgements"]["tp"]
+    # a real validator's judgement through leasing and judging
+    lease = leasing.lease_next_row(validator=validators[0], run=run)
+    judge_row(validator=validators[0], lease_id=lease.pk, slot=1)
+    assert sum(v["n"] for v in fresh_and_cached_agree()["validators"]) >= sum(
+        v["n"] for v in moved["validators"]
+    )
+    undo_last_judgement(validator=validators[0])
+    fresh_and_cached_agree()
