@@ -13,6 +13,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    FloatField,
     Max,
     Q,
     QuerySet,
@@ -103,8 +104,8 @@ def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str,
     """One statement over the run's rows: the rows without an active judgement, counted by
     kind, status, truth and decision class (report_core.RowGroup), all rows by truth source
     (truth_sources), and a stamp of all rows for the report's cache key (per group of kind,
-    status, truth, decision class, truth source and whether voted: the count and the sums of
-    ids and true offers). Decided rows nobody voted on (auto decisions, or a run decided in
+    status, truth, decision class, truth source and whether voted: the count, the last id and
+    the sum of the true offers). Decided rows nobody voted on (auto decisions, or a run decided in
     bulk) are counted here too: at the paper's scale that is up to ~45,000 rows whose candidate
     lists need not be read."""
     groups: dict[tuple[str, str, str, str], int] = {}
@@ -119,11 +120,17 @@ def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str,
         )
         .order_by()
         .values_list("kind", "status", "truth", "decision_class", "truth_source", "voted")
-        .annotate(n=Count("id"), ids=Sum("id"), offers=Sum("truth_offer_id"))
+        .annotate(
+            n=Count("id"),
+            last=Max("id"),
+            # a float sum: exact for ids below 2**53 / rows, and much cheaper than PostgreSQL's
+            # numeric sum of a bigint column
+            offers=Sum(Cast("truth_offer_id", FloatField())),
+        )
     )
     stamp = []
-    for kind, status, truth, decision, source, voted, n, ids, offers in counts:
-        stamp.append((kind, status, truth, decision, source, bool(voted), n, ids, offers))
+    for kind, status, truth, decision, source, voted, n, last, offers in counts:
+        stamp.append((kind, status, truth, decision, source, bool(voted), n, last, offers))
         sources[source] = sources.get(source, 0) + n
         if not voted:
             key = (kind, status, truth, decision)
@@ -196,7 +203,7 @@ def quality_cache_key(
     the stamp of its rows (:func:`_row_counts`), of all judgements (:func:`judgement_stamp`)
     and the review band's precision of the current routing. What the report reads of a row
     besides these counts (a vote's choice against the true offer, the candidate list) changes
-    only with a judgement or with the true offer (in the sums of the stamp)."""
+    only with a judgement or with the true offer (summed in the row stamp)."""
     parts = [
         run.pk,
         run.created_at.isoformat() if run.created_at else None,
