@@ -26,9 +26,19 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence]) -> float:
     values = sorted({v for u in units for v in u}, key=str)
     index = {v: i for i, v in enumerate(values)}
     o = np.zeros((len(values), len(values)))
+    by_size: dict[int, list[list[int]]] = {}
     for u in units:
-        c = np.bincount([index[v] for v in u], minlength=len(values)).astype(float)
-        o += (np.outer(c, c) - np.diag(c)) / (len(u) - 1)
+        by_size.setdefault(len(u), []).append([index[v] for v in u])
+    for m, coded in sorted(by_size.items()):
+        # units of m values: every ordered pair of their values from different positions counts
+        # once (the off-diagonal of c c^T - diag(c) per unit), in integers, then / (m - 1)
+        arr = np.asarray(coded, dtype=np.intp)
+        pairs = np.zeros_like(o, dtype=np.int64)
+        for i in range(m):
+            for j in range(m):
+                if i != j:
+                    np.add.at(pairs, (arr[:, i], arr[:, j]), 1)
+        o += pairs / (m - 1)
     n_c = o.sum(axis=1)
     n = n_c.sum()
     d_o = (n - np.trace(o)) / n

@@ -111,10 +111,15 @@ def _agreement(
     and the number of rows it is measured on.
     """
     first_two: dict[int, list[int]] = defaultdict(list)
+    ranks: dict[int, dict[str, int]] = {}  # per row: candidate id (as a choice) -> first rank
     for j in judgements:
         if len(first_two[j.row_id]) < 2:
-            ids = [str(x) for x in rows[j.row_id].candidate_ids]
-            first_two[j.row_id].append(ids.index(j.choice) if j.choice in ids else -1)
+            rank = ranks.get(j.row_id)
+            if rank is None:
+                rank = ranks[j.row_id] = {}
+                for i, x in enumerate(rows[j.row_id].candidate_ids):
+                    rank.setdefault(str(x), i)
+            first_two[j.row_id].append(rank.get(j.choice, -1))
     units = [u for u in first_two.values() if len(u) == 2]
     return agreement.krippendorff_alpha_nominal(units), len(units)
 

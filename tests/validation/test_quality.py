@@ -128,3 +128,31 @@ def test_alpha_on_the_first_two_judgements_is_unbiased_under_early_decision():
     assert a_first_two == pytest.approx(0.36, abs=0.04)
     assert agreement.krippendorff_alpha_nominal(full_all) == pytest.approx(0.36, abs=0.04)
     assert agreement.krippendorff_alpha_nominal(early_all) > a_first_two + 0.05
+
+
+def _alpha_unit_by_unit(units):
+    """Krippendorff's alpha with the coincidence matrix summed unit by unit (the textbook
+    loop; agreement.krippendorff_alpha_nominal sums the units of one size at once)."""
+    units = [list(u) for u in units if len(u) >= 2]
+    values = sorted({v for u in units for v in u}, key=str)
+    index = {v: i for i, v in enumerate(values)}
+    o = np.zeros((len(values), len(values)))
+    for u in units:
+        c = np.bincount([index[v] for v in u], minlength=len(values)).astype(float)
+        o += (np.outer(c, c) - np.diag(c)) / (len(u) - 1)
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    d_e = (n * n - (n_c**2).sum()) / (n * (n - 1))
+    return float(1 - ((n - np.trace(o)) / n) / d_e)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_alpha_equals_the_unit_by_unit_sum(seed):
+    rng = random.Random(seed)
+    pairs = [[rng.choice([-1, 0, 1, 2]) for _ in range(2)] for _ in range(500)]
+    # pairs (the quality report's first two judgements): the very same number
+    assert agreement.krippendorff_alpha_nominal(pairs) == _alpha_unit_by_unit(pairs)
+    mixed = [[rng.choice([-1, 0, 1, "x"]) for _ in range(rng.randint(1, 5))] for _ in range(300)]
+    assert agreement.krippendorff_alpha_nominal(mixed) == pytest.approx(
+        _alpha_unit_by_unit(mixed), abs=1e-12
+    )
