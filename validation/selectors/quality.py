@@ -105,9 +105,9 @@ def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str,
     kind, status, truth and decision class (report_core.RowGroup), all rows by truth source
     (truth_sources), and a stamp of all rows for the report's cache key (per group of kind,
     status, truth, decision class, truth source and whether voted: the count, the last id and
-    the sum of the true offers). Decided rows nobody voted on (auto decisions, or a run decided in
-    bulk) are counted here too: at the paper's scale that is up to ~45,000 rows whose candidate
-    lists need not be read."""
+    the sum of the true offers). Decided rows without an active vote (e.g. a run decided in
+    bulk) are counted here too: at the paper's scale that is up to ~45,000 rows whose
+    candidate lists need not be read."""
     groups: dict[tuple[str, str, str, str], int] = {}
     sources: dict[str, int] = {}
     counts = (
