@@ -248,3 +248,27 @@ def test_file_of_a_refused_row_stays_when_a_later_row_uses_it(
     (image,) = OfferImage.objects.filter(offer__offer_id="o3")
     assert Path(image.original.path).is_file() and Path(image.preprocessed.path).is_file()
     assert sha(folder / "i/a.png") == image.checksum
+
+
+def test_read_ahead_names_a_bad_row_in_a_chunk_and_keeps_the_rest(write_catalogue, monkeypatch):
+    """The reader process path: same errors, counts and idempotence as reading in process."""
+    monkeypatch.setattr(catalogue_import, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(catalogue_import, "READ_AHEAD_MIN_ROWS", 0)
+    rows = [
+        offer(f"o{i}", images=[(f"i/{i}.png", (i, 7, 7))] if i % 3 == 0 else "") for i in range(10)
+    ]
+    rows[5] = offer("o5", created_at="2025-02-30")
+    rows.append(offer("bad", images="i/bad.jpg"))
+    folder = write_catalogue(rows)
+    (folder / "i/bad.jpg").write_bytes(b"not an image")
+    seen = []
+    batch = import_catalogue(directory=folder, on_error=seen.append)
+    assert [(e.line, e.offer_id) for e in seen] == [(7, "o5"), (12, "bad")]
+    assert "not a real date" in seen[0].reason and "corrupt" in seen[1].reason
+    assert (batch.n_rows, batch.n_imported, batch.n_rejected, batch.n_images) == (11, 9, 2, 4)
+    assert sorted(Offer.objects.values_list("offer_id", flat=True)) == sorted(
+        f"o{i}" for i in range(10) if i != 5
+    )
+    again = import_catalogue(directory=folder)
+    assert (again.n_imported, again.n_unchanged, again.n_rejected) == (0, 9, 2)
+    assert OfferImage.objects.count() == 4

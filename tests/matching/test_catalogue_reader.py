@@ -1,0 +1,73 @@
+"""Reading ahead in a reader process: the same chunks, rows and errors as reading in process."""
+
+import multiprocessing
+import os
+import signal
+
+import pytest
+
+from matching.catalogue import CatalogueError
+from matching.catalogue_reader import ReaderDied, read_chunks
+from matching.catalogue_rows import CatalogueRow, RowError
+
+pytestmark = pytest.mark.sqlite
+
+
+def offer(offer_id, **extra):
+    return {"offer_id": offer_id, "shop": "alpha", "title": f"Shirt {offer_id}", **extra}
+
+
+def described(chunks):
+    return [
+        [
+            ("row", item.line, item.offer_id, str(item.price), item.images)
+            if isinstance(item, CatalogueRow)
+            else ("error", item.line, item.offer_id, item.reason)
+            for item in chunk
+        ]
+        for chunk in chunks
+    ]
+
+
+def test_reader_process_gives_the_same_chunks_rows_and_errors(write_catalogue):
+    rows = [offer(f"o{i}", price=f"{i}.5") for i in range(11)]
+    rows[4] = offer("o4", price="-1")  # a bad row in the middle of the first chunk
+    rows[8] = offer("o1")  # a duplicate of a row of an earlier chunk
+    rows[9] = offer("o9", images=[("i/9.png", (9, 9, 9))])
+    folder = write_catalogue(rows)
+    here = list(read_chunks(folder, size=3, max_images=10, separate_process=False))
+    there = list(read_chunks(folder, size=3, max_images=10, separate_process=True))
+    assert described(there) == described(here)
+    assert [len(chunk) for chunk in there] == [3, 3, 3, 2]
+    errors = [item for chunk in there for item in chunk if isinstance(item, RowError)]
+    assert [(e.line, e.offer_id) for e in errors] == [(6, "o4"), (10, "o1")]
+    assert "negative" in errors[0].reason and "first seen on line 3" in errors[1].reason
+    (image_row,) = [i for c in there for i in c if isinstance(i, CatalogueRow) and i.images]
+    assert image_row.image_paths == [(folder / "i/9.png").resolve()]
+
+
+def test_file_level_error_of_the_reader_is_raised_in_the_importer(write_catalogue):
+    folder = write_catalogue([offer("o1")], columns=["offer_id", "title"])
+    with pytest.raises(CatalogueError, match="missing required column"):
+        list(read_chunks(folder, size=3, max_images=10, separate_process=True))
+
+
+def test_a_reader_that_dies_is_reported_not_taken_for_the_end_of_the_file(write_catalogue):
+    folder = write_catalogue([offer(f"o{i}") for i in range(200)])
+    chunks = read_chunks(folder, size=1, max_images=10, separate_process=True)
+    first = next(chunks)
+    assert first[0].offer_id == "o0"
+    (reader,) = [p for p in multiprocessing.active_children() if p.name == "catalogue-reader"]
+    os.kill(reader.pid, signal.SIGKILL)
+    with pytest.raises(ReaderDied, match="before the end of offers.csv"):
+        for _ in chunks:
+            pass
+
+
+def test_closing_the_chunks_stops_the_reader(write_catalogue):
+    folder = write_catalogue([offer(f"o{i}") for i in range(100)])
+    chunks = read_chunks(folder, size=1, max_images=10, separate_process=True)
+    next(chunks)
+    (reader,) = [p for p in multiprocessing.active_children() if p.name == "catalogue-reader"]
+    chunks.close()
+    assert not reader.is_alive()
