@@ -1,9 +1,9 @@
 """Bulk writes of the catalogue import: one chunk of checked rows into Offer / OfferImage.
 
 `write_rows` looks up the chunk's stored offers in one query per shop, leaves unchanged ones
-alone, inserts new ones (COPY on PostgreSQL, bulk_create elsewhere), updates changed ones with
-bulk_update and rewrites their image rows. It raises on any database refusal; the caller holds
-a savepoint and falls back to one row at a time.
+alone, inserts new ones and all image rows (COPY on PostgreSQL, bulk_create elsewhere), updates
+changed ones with bulk_update and rewrites their image rows. It raises on any database
+refusal; the caller holds a savepoint and falls back to one row at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import lru_cache
 from django.db import connection
 from django.utils import timezone
 
+from core.bulk import copy_rows
 from matching.catalogue_images import StoredImage
 from matching.catalogue_rows import CatalogueRow, content_hash
 from matching.ml.brands import brand_key
@@ -34,6 +35,16 @@ OFFER_FIELDS = (
     "content_hash",
 )
 COUNTS = ("n_imported", "n_updated", "n_unchanged", "n_images")
+IMAGE_FIELDS = (
+    "offer_id",
+    "position",
+    "source_path",
+    "original",
+    "preprocessed",
+    "checksum",
+    "width",
+    "height",
+)
 
 
 @dataclass
@@ -118,21 +129,23 @@ def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, 
         Offer.objects.bulk_update(changed, [*OFFER_FIELDS, "import_batch", "updated_at"])
         OfferImage.objects.filter(offer_id__in=[offer.pk for offer in changed]).delete()
     counts["n_imported"], counts["n_updated"] = len(new), len(changed)
-    OfferImage.objects.bulk_create(
+    copy_rows(  # COPY on PostgreSQL: no model object per image
+        OfferImage,
+        IMAGE_FIELDS,
         [
-            OfferImage(
-                offer_id=pk,
-                position=position,
-                source_path=image.source_path,
-                original=image.original,
-                preprocessed=image.preprocessed,
-                checksum=image.checksum,
-                width=image.width,
-                height=image.height,
+            (
+                pk,
+                position,
+                image.source_path,
+                image.original,
+                image.preprocessed,
+                image.checksum,
+                image.width,
+                image.height,
             )
             for pk, images in image_owners
             for position, image in enumerate(images)
-        ]
+        ],
     )
     return counts
 
