@@ -82,12 +82,19 @@ def offer_fields(item: PreparedRow) -> dict:
     }
 
 
-def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, Shop]) -> dict:
-    """Write checked rows with a few bulk queries; returns the counts."""
+def write_rows(
+    *,
+    batch: ImportBatch,
+    rows: list[PreparedRow],
+    shops: dict[str, Shop],
+    empty_shops: set[int] | frozenset[int] = frozenset(),
+) -> dict:
+    """Write checked rows with a few bulk queries; returns the counts. The rows of shops in
+    `empty_shops` (no offers before this batch) are not looked up."""
     counts = dict.fromkeys(COUNTS, 0)
     if not rows:
         return counts
-    stored = _stored_offers(rows, shops)
+    stored = _stored_offers(rows, shops, empty_shops)
     stored_images: dict[int, list[tuple[str, str]]] = {}
     if stored:
         for offer_id, checksum, source in (
@@ -150,11 +157,15 @@ def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, 
     return counts
 
 
-def _stored_offers(rows: list[PreparedRow], shops: dict[str, Shop]) -> dict[tuple[int, str], tuple]:
+def _stored_offers(
+    rows: list[PreparedRow], shops: dict[str, Shop], empty_shops: set[int] | frozenset[int]
+) -> dict[tuple[int, str], tuple]:
     """(shop id, offer_id) -> (id, *OFFER_FIELDS) of the chunk's offers already stored."""
     by_shop: dict[int, list[str]] = {}
     for item in rows:
-        by_shop.setdefault(shops[item.row.shop].pk, []).append(item.row.offer_id)
+        shop_id = shops[item.row.shop].pk
+        if shop_id not in empty_shops:
+            by_shop.setdefault(shop_id, []).append(item.row.offer_id)
     found: dict[tuple[int, str], tuple] = {}
     for shop_id, offer_ids in by_shop.items():
         if connection.vendor == "postgresql":  # one array parameter instead of a long IN list

@@ -44,7 +44,7 @@ from matching.catalogue_images import (
 )
 from matching.catalogue_reader import read_chunks
 from matching.catalogue_rows import CatalogueRow, RowError
-from matching.models import ImportBatch, OfferImage, Shop
+from matching.models import ImportBatch, Offer, OfferImage, Shop
 
 MAX_STORED_ERRORS = 10_000
 CHUNK_ROWS = 5000  # fewer round trips and commits per row than 1000 (~20 % less CPU per row)
@@ -86,6 +86,7 @@ def import_catalogue(
     gc.freeze()
     started = time.perf_counter()
     shops: dict[str, Shop] = {}
+    empty_shops: set[int] = set()  # shops without offers before this batch: nothing to look up
     pool = _ImagePool(batch_id=batch.pk)
     chunks = None
     try:
@@ -107,6 +108,7 @@ def import_catalogue(
                     batch=batch,
                     prepared=pending(),
                     shops=shops,
+                    empty_shops=empty_shops,
                     started=started,
                     refused=refused,
                 )
@@ -250,6 +252,7 @@ def _write_chunk(
     batch: ImportBatch,
     prepared: list[PreparedRow | RowError],
     shops: dict[str, Shop],
+    empty_shops: set[int],
     started: float,
     refused: list[PreparedRow],
 ) -> list[RowError]:
@@ -258,16 +261,18 @@ def _write_chunk(
     rows = [item for item in prepared if isinstance(item, PreparedRow)]
     errors = [item for item in prepared if isinstance(item, RowError)]
     with transaction.atomic():
-        _ensure_shops(rows, shops)
+        _ensure_shops(rows, shops, empty_shops)
         try:
             with transaction.atomic():
-                counts = write_rows(batch=batch, rows=rows, shops=shops)
+                counts = write_rows(batch=batch, rows=rows, shops=shops, empty_shops=empty_shops)
         except Exception:  # the database refused something: find which row, keep the others
             counts = dict.fromkeys(COUNTS, 0)
             for item in rows:
                 try:
                     with transaction.atomic():
-                        one = write_rows(batch=batch, rows=[item], shops=shops)
+                        one = write_rows(
+                            batch=batch, rows=[item], shops=shops, empty_shops=empty_shops
+                        )
                 except Exception as exc:
                     refused.append(item)
                     errors.append(
@@ -293,12 +298,24 @@ def _write_chunk(
     return errors
 
 
-def _ensure_shops(rows: list[PreparedRow], shops: dict[str, Shop]) -> None:
+def _ensure_shops(rows: list[PreparedRow], shops: dict[str, Shop], empty_shops: set[int]) -> None:
+    """Create the chunk's new shops; a shop seen for the first time in this batch that has no
+    offers yet goes into `empty_shops`: its rows cannot be stored already (offers.csv has no
+    duplicate (shop, offer_id), the reader refuses them), so no chunk looks them up."""
     missing = {item.row.shop for item in rows} - shops.keys()
     if not missing:
         return
     Shop.objects.bulk_create([Shop(name=name) for name in sorted(missing)], ignore_conflicts=True)
-    shops.update({shop.name: shop for shop in Shop.objects.filter(name__in=missing)})
+    found = {shop.name: shop for shop in Shop.objects.filter(name__in=missing)}
+    shops.update(found)
+    ids = {shop.pk for shop in found.values()}
+    with_offers = set(
+        Offer.objects.filter(shop_id__in=ids)
+        .order_by()
+        .values_list("shop_id", flat=True)
+        .distinct()
+    )
+    empty_shops.update(ids - with_offers)
 
 
 def _delete_unused_files(refused: list[PreparedRow]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from matching import catalogue_import
@@ -272,3 +273,19 @@ def test_read_ahead_names_a_bad_row_in_a_chunk_and_keeps_the_rest(write_catalogu
     again = import_catalogue(directory=folder)
     assert (again.n_imported, again.n_unchanged, again.n_rejected) == (0, 9, 2)
     assert OfferImage.objects.count() == 4
+
+
+def test_only_shops_with_earlier_offers_are_looked_up(write_catalogue, monkeypatch):
+    monkeypatch.setattr(catalogue_import, "CHUNK_ROWS", 2)
+    import_catalogue(directory=write_catalogue([offer("a1"), offer("a2")], name="first"))
+    rows = [offer("a1", title="Changed"), offer("a2")]
+    rows += [{"offer_id": f"b{i}", "shop": "beta", "title": f"Dress b{i}"} for i in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        batch = import_catalogue(directory=write_catalogue(rows, name="second"))
+    assert (batch.n_imported, batch.n_updated, batch.n_unchanged) == (3, 1, 1)
+    lookups = [q["sql"] for q in queries if 'FROM "matching_offer"' in q["sql"]]
+    lookups = [sql for sql in lookups if "content_hash" in sql]  # the stored offers' fields
+    assert len(lookups) == 1  # alpha's chunk; beta was new in this batch, never looked up
+    assert Offer.objects.get(offer_id="a1").title == "Changed"
+    again = import_catalogue(directory=write_catalogue(rows, name="second"))
+    assert (again.n_imported, again.n_updated, again.n_unchanged) == (0, 0, 5)
