@@ -15,7 +15,7 @@ from __future__ import annotations
 import pickle
 import queue as queue_module
 from collections.abc import Iterable, Iterator
-from multiprocessing import get_context
+from multiprocessing import get_context, parent_process
 from pathlib import Path
 
 from matching.catalogue import read_catalogue
@@ -92,15 +92,29 @@ def read_chunks(
 
 
 def _read_into(directory: str, size: int, max_images: int, channel) -> None:
-    """The reader process: every chunk, then ("done", None) or ("error", the exception)."""
+    """The reader process: every chunk, then ("done", None) or ("error", the exception). It
+    ends without a word when the importer is gone (nobody would ever take its chunks)."""
+    importer = parent_process()
+
+    def send(item) -> None:
+        while True:
+            try:
+                channel.put(item, timeout=POLL_SECONDS)
+                return
+            except queue_module.Full:
+                if importer is not None and not importer.is_alive():
+                    raise SystemExit(1) from None
+
     try:
         for chunk in chunked(read_catalogue(Path(directory)), size, max_images):
-            channel.put(("chunk", chunk))
-    except BaseException as exc:  # every failure is reported to the importer
+            send(("chunk", chunk))
+    except SystemExit:
+        raise
+    except BaseException as exc:  # every other failure is reported to the importer
         try:
             pickle.dumps(exc)
         except Exception:
             exc = ReaderDied(f"the catalogue reader failed: {type(exc).__name__}: {exc}")
-        channel.put(("error", exc))
+        send(("error", exc))
         return
-    channel.put(("done", None))
+    send(("done", None))

@@ -3,6 +3,10 @@
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +75,37 @@ def test_closing_the_chunks_stops_the_reader(write_catalogue):
     (reader,) = [p for p in multiprocessing.active_children() if p.name == "catalogue-reader"]
     chunks.close()
     assert not reader.is_alive()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_the_reader_ends_when_the_importer_is_killed(write_catalogue):
+    folder = write_catalogue([offer(f"o{i}") for i in range(300)])
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from multiprocessing import active_children\n"
+        "from matching.catalogue_reader import read_chunks\n"
+        "chunks = read_chunks(Path(sys.argv[1]), size=1, max_images=9, separate_process=True)\n"
+        "next(chunks)\n"
+        "print([p.pid for p in active_children() if p.name == 'catalogue-reader'][0], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    reader = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while not _gone(reader) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(reader)
