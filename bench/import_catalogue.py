@@ -21,6 +21,7 @@ image files, with the page cache warm for both, and gives the import's images/s 
 of the floor's, in wall time ("vs floor") and per CPU-second ("per CPU": images per CPU-second
 of the import, all its processes counted, over the floor's images per CPU-second). The import
 prepares images in `IMAGE_WORKERS` processes (2 on a 2-core machine), the floor in one.
+`--image-workers 1` makes the import prepare images in one worker process, as the floor does.
 `--repeats N` runs the floor and the import N times each, taking turns, and prints the median
 ratios (on a shared machine one pair of runs swings by +-30 %).
 """
@@ -211,7 +212,11 @@ def child(catalogue: Path) -> None:
     django.setup()
     from django.db import connection
 
+    from matching import catalogue_import
     from matching.catalogue_import import import_catalogue
+
+    if os.environ.get("BENCH_IMAGE_WORKERS"):
+        catalogue_import.IMAGE_WORKERS = int(os.environ["BENCH_IMAGE_WORKERS"])
 
     backend = None
     if connection.vendor == "postgresql":
@@ -257,12 +262,19 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="floor and import N times each, taking turns"
     )
+    parser.add_argument(
+        "--image-workers",
+        type=int,
+        help="image worker processes of the import (default: one per CPU, at most 8)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
     print("$ " + " ".join([".venv/bin/python", "bench/import_catalogue.py", *sys.argv[1:]]))
+    if args.image_workers:
+        os.environ["BENCH_IMAGE_WORKERS"] = str(args.image_workers)
     print(
         f"database: {'PostgreSQL' if args.database_url else 'SQLite'}; cpus: {os.cpu_count()}; "
         f"load average: {os.getloadavg()[0]:.1f}; {time.strftime('%H:%M:%S UTC', time.gmtime())}"
