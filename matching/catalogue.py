@@ -151,6 +151,7 @@ def read_catalogue(directory: Path | str) -> Iterator[CatalogueRow | RowError]:
         lines = _Lines(handle, first_line=2, limit=MAX_RECORD_LINES)
         reader = csv.reader(lines)
         seen: dict[tuple[str, str], int] = {}
+        folders: dict[str, str] = {}  # real paths of the image folders, for this read
         while True:
             lines.start_record()
             try:
@@ -191,7 +192,7 @@ def read_catalogue(directory: Path | str) -> Iterator[CatalogueRow | RowError]:
             )
             offer_id = "" if has_surrogates(offer_id) else offer_id[: MAX_LENGTH["offer_id"]]
             try:
-                row = check_row(values, header, positions, start, resolved_root)
+                row = check_row(values, header, positions, start, resolved_root, folders=folders)
             except RowRejected as exc:
                 yield RowError(OFFERS_FILE, start, str(exc), offer_id)
                 continue

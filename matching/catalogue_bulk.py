@@ -1,9 +1,9 @@
 """Bulk writes of the catalogue import: one chunk of checked rows into Offer / OfferImage.
 
 `write_rows` looks up the chunk's stored offers in one query per shop, leaves unchanged ones
-alone, inserts new ones (COPY on PostgreSQL, bulk_create elsewhere), updates changed ones with
-bulk_update and rewrites their image rows. It raises on any database refusal; the caller holds
-a savepoint and falls back to one row at a time.
+alone, inserts new ones and all image rows (COPY on PostgreSQL, bulk_create elsewhere), updates
+changed ones with bulk_update and rewrites their image rows. It raises on any database
+refusal; the caller holds a savepoint and falls back to one row at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import lru_cache
 from django.db import connection
 from django.utils import timezone
 
+from core.bulk import copy_rows
 from matching.catalogue_images import StoredImage
 from matching.catalogue_rows import CatalogueRow, content_hash
 from matching.ml.brands import brand_key
@@ -34,6 +35,16 @@ OFFER_FIELDS = (
     "content_hash",
 )
 COUNTS = ("n_imported", "n_updated", "n_unchanged", "n_images")
+IMAGE_FIELDS = (
+    "offer_id",
+    "position",
+    "source_path",
+    "original",
+    "preprocessed",
+    "checksum",
+    "width",
+    "height",
+)
 
 
 @dataclass
@@ -71,12 +82,19 @@ def offer_fields(item: PreparedRow) -> dict:
     }
 
 
-def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, Shop]) -> dict:
-    """Write checked rows with a few bulk queries; returns the counts."""
+def write_rows(
+    *,
+    batch: ImportBatch,
+    rows: list[PreparedRow],
+    shops: dict[str, Shop],
+    empty_shops: set[int] | frozenset[int] = frozenset(),
+) -> dict:
+    """Write checked rows with a few bulk queries; returns the counts. The rows of shops in
+    `empty_shops` (no offers before this batch) are not looked up."""
     counts = dict.fromkeys(COUNTS, 0)
     if not rows:
         return counts
-    stored = _stored_offers(rows, shops)
+    stored = _stored_offers(rows, shops, empty_shops)
     stored_images: dict[int, list[tuple[str, str]]] = {}
     if stored:
         for offer_id, checksum, source in (
@@ -118,30 +136,36 @@ def write_rows(*, batch: ImportBatch, rows: list[PreparedRow], shops: dict[str, 
         Offer.objects.bulk_update(changed, [*OFFER_FIELDS, "import_batch", "updated_at"])
         OfferImage.objects.filter(offer_id__in=[offer.pk for offer in changed]).delete()
     counts["n_imported"], counts["n_updated"] = len(new), len(changed)
-    OfferImage.objects.bulk_create(
+    copy_rows(  # COPY on PostgreSQL: no model object per image
+        OfferImage,
+        IMAGE_FIELDS,
         [
-            OfferImage(
-                offer_id=pk,
-                position=position,
-                source_path=image.source_path,
-                original=image.original,
-                preprocessed=image.preprocessed,
-                checksum=image.checksum,
-                width=image.width,
-                height=image.height,
+            (
+                pk,
+                position,
+                image.source_path,
+                image.original,
+                image.preprocessed,
+                image.checksum,
+                image.width,
+                image.height,
             )
             for pk, images in image_owners
             for position, image in enumerate(images)
-        ]
+        ],
     )
     return counts
 
 
-def _stored_offers(rows: list[PreparedRow], shops: dict[str, Shop]) -> dict[tuple[int, str], tuple]:
+def _stored_offers(
+    rows: list[PreparedRow], shops: dict[str, Shop], empty_shops: set[int] | frozenset[int]
+) -> dict[tuple[int, str], tuple]:
     """(shop id, offer_id) -> (id, *OFFER_FIELDS) of the chunk's offers already stored."""
     by_shop: dict[int, list[str]] = {}
     for item in rows:
-        by_shop.setdefault(shops[item.row.shop].pk, []).append(item.row.offer_id)
+        shop_id = shops[item.row.shop].pk
+        if shop_id not in empty_shops:
+            by_shop.setdefault(shop_id, []).append(item.row.offer_id)
     found: dict[tuple[int, str], tuple] = {}
     for shop_id, offer_ids in by_shop.items():
         if connection.vendor == "postgresql":  # one array parameter instead of a long IN list

@@ -14,6 +14,7 @@ removes (`temporary_files`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
@@ -99,17 +100,7 @@ def prepare_row_images(task: ImageTask) -> ImageResult:
 def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | None, _Source]:
     """Check one image; its 254x367 JPEG bytes (None when that copy is already stored) and
     its original (kept in memory when small, else read again when it is stored)."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise ImageRejected(f"image file {name!r} cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageRejected(f"image file {name!r} is not a regular file")
-    if info.st_size > MAX_IMAGE_BYTES:
-        raise ImageRejected(f"image file {name!r} is too large ({info.st_size} bytes)")
-    if info.st_size == 0:
-        raise ImageRejected(f"image file {name!r} is empty")
-    data = path.read_bytes()
+    data = _read_regular_file(name, path)
     checksum = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower() if path.suffix.lower() in _SUFFIXES else ".img"
     original = f"offers/original/{checksum[:2]}/{checksum}{suffix}"
@@ -120,19 +111,10 @@ def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | Non
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageRejected(f"image file {name!r} is too large ({width}x{height} pixels)")
-            if (media / preprocessed).is_file():
+            if os.path.isfile(os.path.join(media, preprocessed)):
                 image.verify()
             else:
-                _draft(image)
-                image.load()
-                fitted = ImageOps.fit(
-                    ImageOps.exif_transpose(image).convert("RGB"),
-                    PREPROCESSED_SIZE,
-                    method=Image.Resampling.BICUBIC,
-                )
-                buffer = io.BytesIO()
-                fitted.save(buffer, format="JPEG", quality=90)
-                small = buffer.getvalue()
+                small = _small_copy(image)
     except ImageRejected:
         raise
     except (
@@ -145,6 +127,64 @@ def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | Non
         raise ImageRejected(f"image file {name!r} is corrupt or not an image ({exc})") from None
     source = data if len(data) <= KEEP_IN_MEMORY else path
     return StoredImage(name, original, preprocessed, checksum, width, height), small, source
+
+
+def _read_regular_file(name: str, path: Path) -> bytes:
+    """The file's bytes. Checked with stat before it is opened (a FIFO or a device is never
+    opened), and with fstat once open (it may have been swapped in between); read with
+    `os.read` into one buffer."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ImageRejected(f"image file {name!r} cannot be read ({exc.strerror})") from None
+    _check_size(name, info)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ImageRejected(f"image file {name!r} cannot be read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        _check_size(name, info)
+        parts = []
+        left = MAX_IMAGE_BYTES + 1  # a file that grew past the limit since fstat is refused
+        while left > 0:
+            part = os.read(fd, min(left, max(info.st_size + 1, 1 << 16)))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+    except OSError as exc:
+        raise ImageRejected(f"image file {name!r} cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageRejected(f"image file {name!r} is too large ({len(data)} bytes)")
+    if not data:
+        raise ImageRejected(f"image file {name!r} is empty")
+    return data
+
+
+def _check_size(name: str, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageRejected(f"image file {name!r} is not a regular file")
+    if info.st_size > MAX_IMAGE_BYTES:
+        raise ImageRejected(f"image file {name!r} is too large ({info.st_size} bytes)")
+    if info.st_size == 0:
+        raise ImageRejected(f"image file {name!r} is empty")
+
+
+def _small_copy(image: Image.Image) -> bytes:
+    """The 254x367 JPEG: the centre crop of the upright picture, bicubic, quality 90. The
+    decoded picture is turned and converted in place (no copies when it is upright RGB)."""
+    _draft(image)
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    fitted = ImageOps.fit(rgb, PREPROCESSED_SIZE, method=Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    fitted.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def _draft(image: Image.Image) -> None:
@@ -165,10 +205,10 @@ def _draft(image: Image.Image) -> None:
     image.draft(image.mode, size)
 
 
-def temporary_path(media: Path, batch_id: int) -> Path:
-    folder = media / TMP_DIR
+def temporary_path(media: Path, batch_id: int) -> str:
+    folder = os.path.join(media, TMP_DIR)
     _makedirs(folder)
-    return folder / f"b{batch_id}-{os.getpid()}-{time.monotonic_ns()}.tmp"
+    return os.path.join(folder, f"b{batch_id}-{os.getpid()}-{time.monotonic_ns()}.tmp")
 
 
 def temporary_files(media: Path) -> list[tuple[Path, int]]:
@@ -185,33 +225,45 @@ def temporary_files(media: Path) -> list[tuple[Path, int]]:
 
 
 def _write_new(media: Path, name: str, data: _Source, batch_id: int) -> bool:
-    target = media / name
-    if target.is_file():
+    target = os.path.join(media, name)
+    if os.path.isfile(target):
         return False
     payload = data if isinstance(data, bytes) else data.read_bytes()
+    folder = os.path.dirname(target)
     for attempt in (1, 2):
-        _makedirs(target.parent)
+        _makedirs(folder)
         temporary = temporary_path(media, batch_id)
         try:
-            temporary.write_bytes(payload)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(temporary, target)
             return True
         except FileNotFoundError:  # a folder was removed since: make it again, once
-            temporary.unlink(missing_ok=True)
+            _unlink(temporary)
             if attempt == 2:
                 raise
-            _made.discard(target.parent)
-            _made.discard(media / TMP_DIR)
+            _made.discard(folder)
+            _made.discard(os.path.join(media, TMP_DIR))
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            _unlink(temporary)
             raise
     return True
 
 
-_made: set[Path] = set()  # folders this process made or found (256 per kind at most)
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
-def _makedirs(folder: Path) -> None:
+_made: set[str] = set()  # folders this process made or found (256 per kind at most)
+
+
+def _makedirs(folder: str) -> None:
     if folder not in _made:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         _made.add(folder)

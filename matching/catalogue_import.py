@@ -1,7 +1,8 @@
 """Import service: a catalogue folder into Shop / Offer / OfferImage rows and media files.
 
 - Streams rows from `catalogue.read_catalogue` in chunks of `CHUNK_ROWS` (or `CHUNK_IMAGES`
-  images, whichever comes first). A chunk's images are
+  images, whichever comes first), read ahead by a reader process for a large file
+  (`catalogue_reader`: reading chunk k+1 overlaps writing chunk k). A chunk's images are
   checked, stored under their sha256 and preprocessed (cropped to the paper's aspect ratio,
   resized to 254x367) by a pool of worker processes (`catalogue_images`); all images of a row
   are checked before any file is written.
@@ -21,7 +22,7 @@ import gc
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from multiprocessing import get_context
@@ -33,7 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from matching.catalogue import check_catalogue, count_rows, read_catalogue
+from matching.catalogue import check_catalogue, count_rows
 from matching.catalogue_bulk import COUNTS, PreparedRow, write_rows
 from matching.catalogue_images import (
     ImageResult,
@@ -41,14 +42,16 @@ from matching.catalogue_images import (
     prepare_row_images,
     temporary_files,
 )
+from matching.catalogue_reader import read_chunks
 from matching.catalogue_rows import CatalogueRow, RowError
-from matching.models import ImportBatch, OfferImage, Shop
+from matching.models import ImportBatch, Offer, OfferImage, Shop
 
 MAX_STORED_ERRORS = 10_000
 CHUNK_ROWS = 5000  # fewer round trips and commits per row than 1000 (~20 % less CPU per row)
 CHUNK_IMAGES = 1000  # a chunk ends earlier at this many images (progress is committed per chunk)
 IMAGE_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 POOL_MIN_IMAGES = 16  # fewer images in a chunk are prepared in this process
+READ_AHEAD_MIN_ROWS = 2 * CHUNK_ROWS  # from this many rows on, a reader process reads ahead
 STALE_AFTER = timedelta(minutes=30)  # a running batch without a heartbeat this long is dead
 _COUNTS = ("n_rows", "n_imported", "n_updated", "n_unchanged", "n_rejected", "n_images")
 
@@ -83,13 +86,20 @@ def import_catalogue(
     gc.freeze()
     started = time.perf_counter()
     shops: dict[str, Shop] = {}
+    empty_shops: set[int] = set()  # shops without offers before this batch: nothing to look up
     pool = _ImagePool(batch_id=batch.pk)
+    chunks = None
     try:
         check_catalogue(directory)
         total = count_rows(directory)
         refused: list[PreparedRow] = []
         pending = None  # the images of chunk k+1 are prepared while chunk k is written
-        chunks = _chunks(read_catalogue(directory), CHUNK_ROWS, CHUNK_IMAGES)
+        chunks = read_chunks(
+            directory,
+            size=CHUNK_ROWS,
+            max_images=CHUNK_IMAGES,
+            separate_process=total >= READ_AHEAD_MIN_ROWS,
+        )
         while True:
             chunk = next(chunks, None)
             submitted = pool.submit(chunk) if chunk else None
@@ -98,6 +108,7 @@ def import_catalogue(
                     batch=batch,
                     prepared=pending(),
                     shops=shops,
+                    empty_shops=empty_shops,
                     started=started,
                     refused=refused,
                 )
@@ -117,6 +128,8 @@ def import_catalogue(
         _finish(batch, started)
         raise
     finally:
+        if chunks is not None:
+            chunks.close()  # stops the reader process
         pool.close()
         gc.unfreeze()
     batch.status = (
@@ -175,20 +188,6 @@ def _finish(batch: ImportBatch, started: float) -> None:
     batch.seconds = time.perf_counter() - started
     batch.finished_at = timezone.now()
     batch.save()
-
-
-def _chunks(items: Iterable, size: int, max_images: int) -> Iterator[list]:
-    """Lists of up to ``size`` items, each ending as soon as it names ``max_images`` images."""
-    chunk: list = []
-    images = 0
-    for item in items:
-        chunk.append(item)
-        images += len(getattr(item, "images", ()))
-        if len(chunk) >= size or images >= max_images:
-            yield chunk
-            chunk, images = [], 0
-    if chunk:
-        yield chunk
 
 
 class _ImagePool:
@@ -253,6 +252,7 @@ def _write_chunk(
     batch: ImportBatch,
     prepared: list[PreparedRow | RowError],
     shops: dict[str, Shop],
+    empty_shops: set[int],
     started: float,
     refused: list[PreparedRow],
 ) -> list[RowError]:
@@ -261,16 +261,18 @@ def _write_chunk(
     rows = [item for item in prepared if isinstance(item, PreparedRow)]
     errors = [item for item in prepared if isinstance(item, RowError)]
     with transaction.atomic():
-        _ensure_shops(rows, shops)
+        _ensure_shops(rows, shops, empty_shops)
         try:
             with transaction.atomic():
-                counts = write_rows(batch=batch, rows=rows, shops=shops)
+                counts = write_rows(batch=batch, rows=rows, shops=shops, empty_shops=empty_shops)
         except Exception:  # the database refused something: find which row, keep the others
             counts = dict.fromkeys(COUNTS, 0)
             for item in rows:
                 try:
                     with transaction.atomic():
-                        one = write_rows(batch=batch, rows=[item], shops=shops)
+                        one = write_rows(
+                            batch=batch, rows=[item], shops=shops, empty_shops=empty_shops
+                        )
                 except Exception as exc:
                     refused.append(item)
                     errors.append(
@@ -296,12 +298,24 @@ def _write_chunk(
     return errors
 
 
-def _ensure_shops(rows: list[PreparedRow], shops: dict[str, Shop]) -> None:
+def _ensure_shops(rows: list[PreparedRow], shops: dict[str, Shop], empty_shops: set[int]) -> None:
+    """Create the chunk's new shops; a shop seen for the first time in this batch that has no
+    offers yet goes into `empty_shops`: its rows cannot be stored already (offers.csv has no
+    duplicate (shop, offer_id), the reader refuses them), so no chunk looks them up."""
     missing = {item.row.shop for item in rows} - shops.keys()
     if not missing:
         return
     Shop.objects.bulk_create([Shop(name=name) for name in sorted(missing)], ignore_conflicts=True)
-    shops.update({shop.name: shop for shop in Shop.objects.filter(name__in=missing)})
+    found = {shop.name: shop for shop in Shop.objects.filter(name__in=missing)}
+    shops.update(found)
+    ids = {shop.pk for shop in found.values()}
+    with_offers = set(
+        Offer.objects.filter(shop_id__in=ids)
+        .order_by()
+        .values_list("shop_id", flat=True)
+        .distinct()
+    )
+    empty_shops.update(ids - with_offers)
 
 
 def _delete_unused_files(refused: list[PreparedRow]) -> None:

@@ -110,6 +110,8 @@ def check_row(
     positions: dict[str, int],
     line: int,
     root: Path,
+    *,
+    folders: dict[str, str] | None = None,
 ) -> CatalogueRow:
     if len(values) != len(header):
         raise RowRejected(f"row has {len(values)} fields, the header has {len(header)}")
@@ -163,7 +165,7 @@ def check_row(
         created_at=_parse_date(get("created_at")),
         product_id=get("product_id") or None,
         images=images,
-        image_paths=[_resolve_image(root, image) for image in images],
+        image_paths=[_resolve_image(root, image, folders) for image in images],
     )
 
 
@@ -194,22 +196,42 @@ def _parse_date(text: str) -> date | None:
         raise RowRejected(f"created_at {text!r} is not a real date") from None
 
 
-def _resolve_image(root: Path, name: str) -> Path:
-    candidate = Path(name)
-    if candidate.is_absolute() or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+def _resolve_image(root: Path, name: str, folders: dict[str, str] | None = None) -> Path:
+    """The image's real path inside `root` (resolved, without symlinks), checked with stat.
+
+    `folders` caches the real path of each folder named (one per reader): then only the file
+    itself is looked at (lstat; a symlink is resolved in full), not every folder above it."""
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         raise RowRejected(f"image path {name!r} is absolute; paths must be relative to the folder")
-    resolved = (root / candidate).resolve()
-    if not resolved.is_relative_to(root):
+    top = str(root)
+    joined = os.path.join(top, name)
+    folder, base = os.path.split(joined)
+    info = None
+    if folders is None or base in ("", ".", ".."):
+        resolved = os.path.realpath(joined)
+    else:
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        resolved = os.path.join(real, base)
+        try:
+            info = os.lstat(resolved)
+        except OSError:
+            info = None  # missing or unreadable: said below, after the folder check
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            resolved, info = os.path.realpath(resolved), None
+    if resolved != top and not resolved.startswith(top.rstrip(os.sep) + os.sep):
         raise RowRejected(f"image path {name!r} leaves the catalogue folder")
     try:
-        mode = os.stat(resolved).st_mode  # stat, never open: a FIFO must not block the import
+        # stat, never open: a FIFO must not block the import (lstat of a non-link is the same)
+        mode = (info or os.stat(resolved)).st_mode
     except FileNotFoundError:
         raise RowRejected(f"image file {name!r} is missing") from None
     except OSError as exc:
         raise RowRejected(f"image file {name!r} cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
         raise RowRejected(f"image file {name!r} is not a regular file")
-    return resolved
+    return Path(resolved)
 
 
 def content_hash(*, text: str, price: object, sizes: list[str], checksums: list[str]) -> str:

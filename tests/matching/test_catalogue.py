@@ -106,6 +106,39 @@ def test_symlink_leaving_the_folder_is_rejected(write_catalogue, tmp_path):
     assert "leaves the catalogue folder" in error.reason
 
 
+def test_image_paths_resolve_through_cached_folders_and_links(write_catalogue, tmp_path):
+    """The reader caches each image folder's real path: links are still followed per file and
+    per folder, a folder link that leads outside is refused on every row that uses it."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "a.jpg").write_bytes(b"x")
+    rows = [
+        {**GOOD, "offer_id": "plain", "images": [("img/p.jpg", (1, 2, 3))]},
+        {**GOOD, "offer_id": "dots", "images": "img/../img/p.jpg"},
+        {**GOOD, "offer_id": "link", "images": "img/l.jpg"},
+        {**GOOD, "offer_id": "out1", "images": "away/a.jpg"},
+        {**GOOD, "offer_id": "out2", "images": "away/a.jpg"},
+        {**GOOD, "offer_id": "up", "images": "img/../.."},
+        {**GOOD, "offer_id": "dir", "images": "img"},
+    ]
+    folder = write_catalogue(rows)
+    (folder / "img" / "l.jpg").symlink_to(folder / "img" / "p.jpg")
+    (folder / "away").symlink_to(outside)
+    found, errors = rows_and_errors(folder)
+    real = (folder / "img" / "p.jpg").resolve()
+    assert {r.offer_id: r.image_paths for r in found} == {
+        "plain": [real],
+        "dots": [real],
+        "link": [real],
+    }
+    assert [(e.offer_id, e.reason.split(" ", 3)[-1]) for e in errors] == [
+        ("out1", "leaves the catalogue folder"),
+        ("out2", "leaves the catalogue folder"),
+        ("up", "leaves the catalogue folder"),
+        ("dir", "is not a regular file"),
+    ]
+
+
 def test_duplicate_offer_id_within_a_file(write_catalogue):
     folder = write_catalogue([GOOD, {**GOOD, "title": "other"}, {**GOOD, "shop": "beta"}])
     rows, (error,) = rows_and_errors(folder)

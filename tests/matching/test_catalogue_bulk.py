@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from matching import catalogue_import
@@ -248,3 +249,43 @@ def test_file_of_a_refused_row_stays_when_a_later_row_uses_it(
     (image,) = OfferImage.objects.filter(offer__offer_id="o3")
     assert Path(image.original.path).is_file() and Path(image.preprocessed.path).is_file()
     assert sha(folder / "i/a.png") == image.checksum
+
+
+def test_read_ahead_names_a_bad_row_in_a_chunk_and_keeps_the_rest(write_catalogue, monkeypatch):
+    """The reader process path: same errors, counts and idempotence as reading in process."""
+    monkeypatch.setattr(catalogue_import, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(catalogue_import, "READ_AHEAD_MIN_ROWS", 0)
+    rows = [
+        offer(f"o{i}", images=[(f"i/{i}.png", (i, 7, 7))] if i % 3 == 0 else "") for i in range(10)
+    ]
+    rows[5] = offer("o5", created_at="2025-02-30")
+    rows.append(offer("bad", images="i/bad.jpg"))
+    folder = write_catalogue(rows)
+    (folder / "i/bad.jpg").write_bytes(b"not an image")
+    seen = []
+    batch = import_catalogue(directory=folder, on_error=seen.append)
+    assert [(e.line, e.offer_id) for e in seen] == [(7, "o5"), (12, "bad")]
+    assert "not a real date" in seen[0].reason and "corrupt" in seen[1].reason
+    assert (batch.n_rows, batch.n_imported, batch.n_rejected, batch.n_images) == (11, 9, 2, 4)
+    assert sorted(Offer.objects.values_list("offer_id", flat=True)) == sorted(
+        f"o{i}" for i in range(10) if i != 5
+    )
+    again = import_catalogue(directory=folder)
+    assert (again.n_imported, again.n_unchanged, again.n_rejected) == (0, 9, 2)
+    assert OfferImage.objects.count() == 4
+
+
+def test_only_shops_with_earlier_offers_are_looked_up(write_catalogue, monkeypatch):
+    monkeypatch.setattr(catalogue_import, "CHUNK_ROWS", 2)
+    import_catalogue(directory=write_catalogue([offer("a1"), offer("a2")], name="first"))
+    rows = [offer("a1", title="Changed"), offer("a2")]
+    rows += [{"offer_id": f"b{i}", "shop": "beta", "title": f"Dress b{i}"} for i in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        batch = import_catalogue(directory=write_catalogue(rows, name="second"))
+    assert (batch.n_imported, batch.n_updated, batch.n_unchanged) == (3, 1, 1)
+    lookups = [q["sql"] for q in queries if 'FROM "matching_offer"' in q["sql"]]
+    lookups = [sql for sql in lookups if "content_hash" in sql]  # the stored offers' fields
+    assert len(lookups) == 1  # alpha's chunk; beta was new in this batch, never looked up
+    assert Offer.objects.get(offer_id="a1").title == "Changed"
+    again = import_catalogue(directory=write_catalogue(rows, name="second"))
+    assert (again.n_imported, again.n_updated, again.n_unchanged) == (0, 0, 5)
