@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.ml.match_config import SEARCH_ONLY_FIELDS
+
 AUTO = "auto"
 REVIEW = "review"
 DROPPED = "dropped"
@@ -132,9 +134,10 @@ def calibrated_curve(
 
 def scoring_differences(*, run_config: dict, calibration: ModelCalibration) -> list[str]:
     """Match parameters of the run that differ from those the calibration was scored with
-    (``index_type`` is left out: an approximate index only loses neighbours)."""
+    (``SEARCH_ONLY_FIELDS`` such as ``index_type`` are left out: an approximate index only
+    loses neighbours)."""
     cal_config = calibration.match_config or {}
-    keys = sorted(set(cal_config) & set(run_config) - {"index_type"})
+    keys = sorted(set(cal_config) & set(run_config) - set(SEARCH_ONLY_FIELDS))
     return [k for k in keys if run_config[k] != cal_config[k]]
 
 

@@ -14,6 +14,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 INDEX_TYPES = ("flat", "ivf", "hnsw")
+UNBRANDED_INDEXES = ("flat", "ivf")
+#: Fields that choose how exactly the search runs, not how it scores: an approximate index only
+#: loses neighbours (routing does not compare them with a calibration's config).
+SEARCH_ONLY_FIELDS = ("index_type", "unbranded_index", "ivf_min_index", "ivf_nprobe")
 RESCORE_MODES = ("none", "csls")
 FEATURE_BLOCKS = ("image", "text", "numeric")
 
@@ -44,6 +48,10 @@ class MatchConfig:
     when the model has one; its probability becomes the score (off, or no discriminator: the
     search score). ``discriminator_rerank``: order the shortlist by that probability (else the
     search's order and one-to-one assignment stay and only the scores are the probabilities).
+    ``unbranded_index``: how a blocked search compares unbranded offers (unbranded queries with
+    the whole index, branded queries with the unbranded index offers): ``flat`` exact, or
+    ``ivf`` (:mod:`matching.ml.ivf_search`) for a search with at least ``ivf_min_index`` index
+    offers and enough queries, visiting ``ivf_nprobe`` lists per query; brand blocks stay exact.
     """
 
     k: int = 3
@@ -57,6 +65,9 @@ class MatchConfig:
     unassigned_penalty: float = 0.5
     discriminator: bool = True
     discriminator_rerank: bool = True
+    unbranded_index: str = "ivf"
+    ivf_min_index: int = 20_000
+    ivf_nprobe: int = 8
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -71,6 +82,12 @@ class MatchConfig:
             raise ValueError(f"rescore must be one of {RESCORE_MODES}, got {self.rescore!r}")
         if self.text_weight is not None and not 0 <= self.text_weight <= 1:
             raise ValueError(f"text_weight must be in [0, 1], got {self.text_weight}")
+        if self.unbranded_index not in UNBRANDED_INDEXES:
+            raise ValueError(
+                f"unbranded_index must be one of {UNBRANDED_INDEXES}, got {self.unbranded_index!r}"
+            )
+        if self.ivf_min_index < 1 or self.ivf_nprobe < 1:
+            raise ValueError("ivf_min_index and ivf_nprobe must be >= 1")
         if self.shortlist < 1 or self.csls_k < 1:
             raise ValueError("shortlist and csls_k must be >= 1")
 

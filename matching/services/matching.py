@@ -172,10 +172,15 @@ def _run_match(
     elif "numeric" in feats:
         scaler = ml_features.NumericScaler.fit(feature_rows.numeric_raw(queries + index))
     encoders = {"image_encoder": image_encoder, "text_encoder": text_encoder}
-    q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
-    i_blocks = feature_rows.load_blocks(index, feats, **encoders)
-    q_vectors = feature_rows.project(q_blocks, features=feats, scaler=scaler, head=head)
-    i_vectors = feature_rows.project(i_blocks, features=feats, scaler=scaler, head=head)
+    q_blocks = i_blocks = None
+    if head is None:  # a raw run: one array per side, normalised in place (no discriminator)
+        q_vectors = feature_rows.raw_vectors(queries, features=feats, scaler=scaler, **encoders)
+        i_vectors = feature_rows.raw_vectors(index, features=feats, scaler=scaler, **encoders)
+    else:
+        q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
+        i_blocks = feature_rows.load_blocks(index, feats, **encoders)
+        q_vectors = feature_rows.project(q_blocks, features=feats, scaler=scaler, head=head)
+        i_vectors = feature_rows.project(i_blocks, features=feats, scaler=scaler, head=head)
     timings["load_and_project"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()

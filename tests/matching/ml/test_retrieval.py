@@ -221,12 +221,15 @@ def test_plan_covers_every_block_pair_exactly_once() -> None:
         query_keys=brand_keys(qb), index_keys=brand_keys(xb), threshold=80.0
     )
     seen = np.zeros((40, 200), dtype=np.int64)
-    for q_rows, x_rows in [*searches, unbranded]:
+    for q_rows, x_rows in [*searches, *unbranded]:
         assert (np.diff(q_rows) > 0).all() and (np.diff(x_rows) > 0).all()
         seen[np.ix_(q_rows, x_rows)] += 1
     np.testing.assert_array_equal(seen, _allowed(qb, xb).astype(np.int64))
     xk = brand_keys(xb)
-    assert sorted(unbranded[1].tolist()) == [j for j in range(200) if xk[j] == ""]
+    qk = brand_keys(qb)
+    assert unbranded[0][0].tolist() == [i for i in range(40) if qk[i] == ""]
+    assert len(unbranded[0][1]) == 200  # unbranded queries: the whole index
+    assert sorted(unbranded[1][1].tolist()) == [j for j in range(200) if xk[j] == ""]
     # index keys compared with the same queries share one search
     assert len(searches) < len(set(xk))
 
