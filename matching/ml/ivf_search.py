@@ -89,7 +89,7 @@ def ivf_top(
     qv: np.ndarray, xv: np.ndarray, w: int, *, nprobe: int, seed: int = 1234
 ) -> tuple[np.ndarray, np.ndarray]:
     """(local rows (m, w), scores (m, w)) of the ``w`` best rows of ``xv`` per query among the
-    rows of its ``nprobe`` nearest lists (unordered); -1 / -inf where fewer were found."""
+    rows of its ``nprobe`` nearest lists, best first; -1 / -inf where fewer were found."""
     m = len(qv)
     nlist = n_lists(len(xv))
     cents = centroids(xv, nlist, seed=seed)
@@ -117,7 +117,8 @@ def ivf_top(
             keep = np.argpartition(-all_s, w - 1, axis=1)[:, :w]
             best[sel] = np.take_along_axis(all_s, keep, axis=1)
             cols[sel] = np.take_along_axis(all_c, keep, axis=1)
-    return cols, best
+    order = np.argsort(-best, axis=1, kind="stable")
+    return np.take_along_axis(cols, order, axis=1), np.take_along_axis(best, order, axis=1)
 
 
 def recall_at(approximate: np.ndarray, exact: np.ndarray, k: int) -> float:
