@@ -88,7 +88,7 @@ def end_to_end(args, index, idx_brand, queries, q_brand, source) -> list[str]:
     )
     ik = brand_keys(["" if b < 0 else names[b] for b in idx_brand])
     qk = brand_keys(["" if b < 0 else names[b] for b in q_brand])
-    extra = {} if args.min_index is None else {"ivf_min_index": args.min_index}
+    extra = {} if args.min_comparisons is None else {"ivf_min_comparisons": args.min_comparisons}
     out = [
         "End to end: search() with the default MatchConfig (k=3, shortlist 50, one-to-one); "
         "the same search with unbranded_index='flat' is the reference.",
@@ -128,7 +128,7 @@ def main() -> None:
     p.add_argument("--max-queries", type=int, default=5000, help="queries per search (sampled)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-search", action="store_true", help="skip the end-to-end search()")
-    p.add_argument("--min-index", type=int, default=None, help="ivf_min_index of the search")
+    p.add_argument("--min-comparisons", type=int, default=None, help="ivf_min_comparisons")
     args = p.parse_args()
 
     from matching.ml import ivf_search
@@ -169,7 +169,8 @@ def main() -> None:
         f"{shape}; {args.index:,} index x {args.queries:,} queries; {os.cpu_count()} cores; "
         f"nlist = {ivf_search.IVF_LISTS_FACTOR:g} x sqrt(n)",
         "",
-        "| search | queries x index | nlist | nprobe | exact s | IVF s | R@1 | R@3 | R@50 | true match kept |",
+        "| search | queries x index | nlist | nprobe | exact s | IVF s | R@1 | R@3 | R@50 "
+        "| true match kept |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, (q_rows, x_rows) in cases.items():

@@ -114,9 +114,14 @@ def main() -> None:
         flush=True,
     )
 
-    def timed(fn):
-        t = time.perf_counter()
+    cpu: dict[str, list[float]] = {"blocked": [], "brute search": [], "brute faiss.knn": []}
+    loads: list[float] = []
+
+    def timed(fn, name=None):
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
+        if name:
+            cpu[name].append(time.process_time() - c)
         return time.perf_counter() - t, out
 
     times: dict[str, list[float]] = {"blocked": [], "brute search": [], "brute faiss.knn": []}
@@ -129,18 +134,28 @@ def main() -> None:
                 config=blocked_cfg,
                 query_keys=qk,
                 index_keys=ik,
-            )
+            ),
+            "blocked",
         )
         times["blocked"].append(s)
         s, brute = timed(
-            lambda: retrieval.search(query_vecs=queries, index_vecs=index, config=brute_cfg)
+            lambda: retrieval.search(query_vecs=queries, index_vecs=index, config=brute_cfg),
+            "brute search",
         )
         times["brute search"].append(s)
         s, _ = timed(
-            lambda: faiss.knn(queries, index, blocked_cfg.shortlist, faiss.METRIC_INNER_PRODUCT)
+            lambda: faiss.knn(queries, index, blocked_cfg.shortlist, faiss.METRIC_INNER_PRODUCT),
+            "brute faiss.knn",
         )
         times["brute faiss.knn"].append(s)
-        print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+        loads.append(os.getloadavg()[0])
+        print(
+            {k: round(v[-1], 2) for k, v in times.items()},
+            "CPU s",
+            {k: round(v[-1], 2) for k, v in cpu.items()},
+            f"load {loads[-1]:.1f}",
+            flush=True,
+        )
     med = {k: float(np.median(v)) for k, v in times.items()}
     # each run's blocked time against the same run's faster brute force (robust to load drift)
     ratio = float(
@@ -151,6 +166,9 @@ def main() -> None:
             ]
         )
     )
+
+    ratios = [b / min(s, f) for b, s, f in zip(*times.values(), strict=True)]
+    cpu_ratio = float(np.median([b / min(s, f) for b, s, f in zip(*cpu.values(), strict=True)]))
 
     true_pairs = list(enumerate(source.tolist()))
     recall_blocking = blocking_recall(
@@ -228,7 +246,9 @@ def main() -> None:
         f"| blocked, search() | {med['blocked']:.2f} | {r1_blocked:.3f} |",
         "",
         f"blocked / brute force wall time: **{ratio:.2f}** (median over the runs of blocked / "
-        "that run's faster brute force); "
+        f"that run's faster brute force; runs: {', '.join(f'{r:.2f}' for r in ratios)}; load "
+        f"{', '.join(f'{x:.1f}' for x in loads)}); the same by CPU time of the process (all "
+        f"threads): {cpu_ratio:.2f}; "
         f"comparisons {share:.3f} of brute force; blocking recall {recall_blocking:.3f}; "
         f"top-10 identical to masked brute force on {len(sample)} sampled queries: "
         f"{'yes' if identical else 'NO'}.",

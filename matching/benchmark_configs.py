@@ -75,7 +75,7 @@ MATCH_OVERRIDE_CASTS: dict[str, Callable[[str], object]] = {
     "discriminator": _flag,
     "discriminator_rerank": _flag,
     "unbranded_index": str,
-    "ivf_min_index": int,
+    "ivf_min_comparisons": int,
     "ivf_nprobe": int,
 }
 

@@ -158,14 +158,16 @@ def search(
         )
         rows = np.broadcast_to(np.arange(nq)[:, None], cand_idx.shape)
         cand_score = combined(cand_cos, rows, cand_idx)
-        if unbranded:
+        for u_search in unbranded:
             # unbranded offers: their own cosine shortlists (IVF when configured), merged by
             # the final score
-            ivf = None
-            if config.unbranded_index == "ivf":
-                ivf = (config.ivf_min_index, config.ivf_nprobe)
             u_idx, u_cos, u_comparisons = cosine_shortlists(
-                q, x, searches=unbranded, width=width, index_type=config.index_type, ivf=ivf
+                q,
+                x,
+                searches=[u_search],
+                width=width,
+                index_type=config.index_type,
+                ivf=_ivf_for(config, unbranded_queries=not query_keys[u_search[0][0]]),
             )
             comparisons += u_comparisons
             cand_idx, cand_cos, cand_score = _merge_by_score(
@@ -197,6 +199,17 @@ def search(
 
 
 Search = tuple[np.ndarray, np.ndarray]  # (query rows, index rows), both ascending
+
+
+def _ivf_for(config: MatchConfig, *, unbranded_queries: bool) -> tuple[int, int] | None:
+    """(min comparisons, nprobe) of an unbranded search that may use IVF, None: exact.
+    ``ivf`` covers the branded queries x the unbranded index offers, ``ivf_all`` also the
+    unbranded queries x the whole index (see MatchConfig)."""
+    if config.unbranded_index == "flat" or (
+        unbranded_queries and config.unbranded_index != "ivf_all"
+    ):
+        return None
+    return config.ivf_min_comparisons, config.ivf_nprobe
 
 
 def plan_blocked_searches(
@@ -262,7 +275,7 @@ def cosine_shortlists(
     """The ``width`` best index rows per query by inner product over the union of its
     ``searches`` (each (query rows, index rows); a pair must not be in two searches).
 
-    Exact (ties: the lower index row first) unless ``ivf`` = (min index rows, nprobe) and
+    Exact (ties: the lower index row first) unless ``ivf`` = (min comparisons, nprobe) and
     :func:`~matching.ml.ivf_search.use_ivf` says so for a search, or ``index_type`` is ``ivf`` /
     ``hnsw`` and a search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows
     (nq, width), -1 padded; scores, -inf padded; number of exact-search comparisons, counted
@@ -279,7 +292,7 @@ def cosine_shortlists(
         whole = len(x_rows) == len(x) and x_rows[0] == 0 and x_rows[-1] == len(x) - 1
         xv = x if whole else x[x_rows]
         if ivf is not None and use_ivf(
-            n_queries=len(q_rows), n_index=len(x_rows), min_index=ivf[0]
+            n_queries=len(q_rows), n_index=len(x_rows), min_comparisons=ivf[0]
         ):
             local, scores = ivf_top(q[q_rows], xv, w, nprobe=ivf[1])
             ok = local >= 0

@@ -114,10 +114,11 @@ def add_match_arguments(parser) -> None:
         f"searches ({d.unbranded_index})",
     )
     parser.add_argument(
-        "--ivf-min-index",
+        "--ivf-min-comparisons",
         type=int,
-        default=d.ivf_min_index,
-        help=f"index offers from which an unbranded search may use IVF ({d.ivf_min_index})",
+        default=d.ivf_min_comparisons,
+        help="queries x index offers from which an unbranded search may use IVF "
+        f"({d.ivf_min_comparisons:,})",
     )
     parser.add_argument(
         "--ivf-nprobe",

@@ -64,9 +64,9 @@ def test_ivf_pads_when_the_visited_lists_hold_fewer_rows() -> None:
 def test_use_ivf_needs_a_large_index_and_enough_queries_per_list() -> None:
     nlist = ivf_search.n_lists(100_000)
     enough = ivf_search.MIN_QUERIES_PER_LIST * nlist
-    assert ivf_search.use_ivf(n_queries=enough, n_index=100_000, min_index=20_000)
-    assert not ivf_search.use_ivf(n_queries=enough - 1, n_index=100_000, min_index=20_000)
-    assert not ivf_search.use_ivf(n_queries=10**6, n_index=19_999, min_index=20_000)
+    assert ivf_search.use_ivf(n_queries=enough, n_index=100_000, min_comparisons=10**6)
+    assert not ivf_search.use_ivf(n_queries=enough - 1, n_index=100_000, min_comparisons=10**6)
+    assert not ivf_search.use_ivf(n_queries=10**4, n_index=100_000, min_comparisons=10**9 + 1)
 
 
 def test_recall_at_counts_exact_rows_found() -> None:
@@ -102,20 +102,29 @@ def test_config_switch_sends_only_the_unbranded_searches_to_ivf(monkeypatch) -> 
             calls.append((len(qv), len(xv), kw["nprobe"])) or real(qv, xv, w, **kw)
         ),
     )
-    flat = _blocked(q, x, qk, xk, unbranded_index="flat", ivf_min_index=500)
+    flat = _blocked(q, x, qk, xk, unbranded_index="flat", ivf_min_comparisons=500)
     assert calls == []
-    ivf = _blocked(q, x, qk, xk, unbranded_index="ivf", ivf_min_index=500, ivf_nprobe=3)
     n_unbranded_q = sum(not k for k in qk)
     n_unbranded_x = sum(not k for k in xk)
-    # (a) unbranded queries x the whole index, (b) branded queries x unbranded index offers
+    # "ivf": (b) the branded queries x the unbranded index offers only
+    ivf = _blocked(q, x, qk, xk, unbranded_index="ivf", ivf_min_comparisons=500, ivf_nprobe=3)
+    assert calls == [(len(q) - n_unbranded_q, n_unbranded_x, 3)]
+    assert ivf_search.recall_at(ivf.indices, flat.indices, 3) >= 0.99
+    calls.clear()
+    # "ivf_all": also (a) the unbranded queries x the whole index
+    everything = _blocked(
+        q, x, qk, xk, unbranded_index="ivf_all", ivf_min_comparisons=500, ivf_nprobe=3
+    )
     assert sorted(calls) == sorted(
         [(n_unbranded_q, len(x), 3), (len(q) - n_unbranded_q, n_unbranded_x, 3)]
     )
-    assert ivf.comparisons == flat.comparisons  # counted as the exact search would
-    assert ivf_search.recall_at(ivf.indices, flat.indices, 3) >= 0.99
+    assert everything.comparisons == ivf.comparisons == flat.comparisons  # as if exact
+    assert ivf_search.recall_at(everything.indices, flat.indices, 3) >= 0.99
     calls.clear()
     # below the size threshold the unbranded side stays exact
-    small = _blocked(q, x, qk, xk, unbranded_index="ivf", ivf_min_index=len(x) + 1)
+    small = _blocked(
+        q, x, qk, xk, unbranded_index="ivf_all", ivf_min_comparisons=len(q) * len(x) + 1
+    )
     assert calls == []
     np.testing.assert_array_equal(small.indices, flat.indices)
 
@@ -129,7 +138,9 @@ def test_ivf_leaves_brand_blocks_exact(monkeypatch) -> None:
     monkeypatch.setattr(ivf_search, "MIN_QUERIES_PER_LIST", 1)
     plain = {"one_to_one": False, "k": 5}
     flat = _blocked(q, x, qk, xk, unbranded_index="flat", **plain)
-    ivf = _blocked(q, x, qk, xk, unbranded_index="ivf", ivf_min_index=100, ivf_nprobe=1, **plain)
+    ivf = _blocked(
+        q, x, qk, xk, unbranded_index="ivf", ivf_min_comparisons=100, ivf_nprobe=1, **plain
+    )
     assert not np.array_equal(flat.indices, ivf.indices)  # IVF lost some unbranded rows
     # Zebra's block: its 300 offers (exact) and the unbranded ones (IVF): losing unbranded rows
     # can only move brand-block rows up, never drop one
@@ -139,7 +150,7 @@ def test_ivf_leaves_brand_blocks_exact(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("unbranded_index", "hnsw"), ("ivf_nprobe", 0), ("ivf_min_index", 0)],
+    [("unbranded_index", "hnsw"), ("ivf_nprobe", 0), ("ivf_min_comparisons", 0)],
 )
 def test_match_config_checks_the_ivf_fields(field, value) -> None:
     with pytest.raises(ValueError, match=field):
@@ -147,6 +158,6 @@ def test_match_config_checks_the_ivf_fields(field, value) -> None:
 
 
 def test_match_config_ivf_fields_round_trip() -> None:
-    cfg = MatchConfig(unbranded_index="flat", ivf_min_index=5, ivf_nprobe=2)
+    cfg = MatchConfig(unbranded_index="flat", ivf_min_comparisons=5, ivf_nprobe=2)
     assert MatchConfig.from_dict(cfg.to_dict()) == cfg
     assert MatchConfig().unbranded_index == "ivf"
