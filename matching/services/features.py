@@ -130,11 +130,14 @@ def raw_vectors(
     image_encoder: Encoder | None,
     text_encoder: Encoder | None,
     scaler: ml_features.NumericScaler | None,
+    l2_rows: bool = True,
 ) -> np.ndarray:
     """The vectors of a raw run (no model), built in one float32 array: each block is loaded
     straight into its columns and normalised there (the same values as :func:`project` with
     ``head=None``, without the copies of the blocks, their normalised copies and the
-    concatenation: at the paper's 532k offers x 896 dims each copy is ~1.9 GB)."""
+    concatenation: at the paper's 532k offers x 896 dims each copy is ~1.9 GB).
+    ``l2_rows=False``: the rows are not normalised again, i.e. :func:`assemble`'s features, the
+    input of a projection head."""
     encoders = {"image": image_encoder, "text": text_encoder}
     widths = []
     for name in ml_features.FEATURE_BLOCKS:
@@ -158,7 +161,8 @@ def raw_vectors(
             continue
         store.load_embeddings(offers=offers, encoder=encoders[name], out=part)
         _l2_in_place(part)
-    _l2_in_place(x)
+    if l2_rows:
+        _l2_in_place(x)
     return x
 
 

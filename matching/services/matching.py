@@ -172,23 +172,29 @@ def _run_match(
     elif "numeric" in feats:
         scaler = ml_features.NumericScaler.fit(feature_rows.numeric_raw(queries + index))
     encoders = {"image_encoder": image_encoder, "text_encoder": text_encoder}
+    use_discriminator = (
+        config.discriminator and run.model is not None and bool(run.model.discriminator_path)
+    )
     q_blocks = i_blocks = None
-    if head is None:  # a raw run: one array per side, normalised in place (no discriminator)
-        q_vectors = feature_rows.raw_vectors(queries, features=feats, scaler=scaler, **encoders)
-        i_vectors = feature_rows.raw_vectors(index, features=feats, scaler=scaler, **encoders)
-    else:
+    if use_discriminator:  # it reads the raw blocks too
         q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
         i_blocks = feature_rows.load_blocks(index, feats, **encoders)
         q_vectors = feature_rows.project(q_blocks, features=feats, scaler=scaler, head=head)
         i_vectors = feature_rows.project(i_blocks, features=feats, scaler=scaler, head=head)
+    else:  # one array per side, built and normalised in place
+        sides = []
+        for offers in (queries, index):
+            x = feature_rows.raw_vectors(
+                offers, features=feats, scaler=scaler, l2_rows=head is None, **encoders
+            )
+            sides.append(x if head is None else head.project(x))
+            del x
+        q_vectors, i_vectors = sides
     timings["load_and_project"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     q_keys = [o.brand_normalised for o in queries]
     i_keys = [o.brand_normalised for o in index]
-    use_discriminator = (
-        config.discriminator and run.model is not None and bool(run.model.discriminator_path)
-    )
     if use_discriminator:
         result = discriminator_service.search(
             discriminator_service.load(run.model.discriminator_path),

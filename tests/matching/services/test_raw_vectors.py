@@ -57,6 +57,11 @@ def test_raw_vectors_in_place_equal_the_projected_blocks(features) -> None:
     assert got.dtype == np.float32 and got.flags.c_contiguous
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
+    head_input = feature_rows.raw_vectors(
+        order, features=features, scaler=scaler, l2_rows=False, **encoders
+    )
+    assembled = feature_rows.assemble(blocks, features, scaler)
+    np.testing.assert_allclose(head_input, assembled, rtol=1e-5, atol=1e-6)
 
 
 def test_load_embeddings_into_a_wrong_array_is_refused() -> None:
