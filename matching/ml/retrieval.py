@@ -289,8 +289,10 @@ def cosine_shortlists(
             continue
         comparisons += len(q_rows) * len(x_rows)
         w = min(width, len(x_rows))
-        whole = len(x_rows) == len(x) and x_rows[0] == 0 and x_rows[-1] == len(x) - 1
-        xv = x if whole else x[x_rows]
+        # ascending unique rows: a contiguous run is a slice (a view, no copy), e.g. a brand
+        # block of an index stored in brand-key order
+        contiguous = x_rows[-1] - x_rows[0] + 1 == len(x_rows)
+        xv = x[x_rows[0] : x_rows[-1] + 1] if contiguous else x[x_rows]
         if ivf is not None and use_ivf(
             n_queries=len(q_rows), n_index=len(x_rows), min_comparisons=ivf[0]
         ):

@@ -163,7 +163,10 @@ def _run_match(
     if skip:
         query_qs = query_qs.exclude(pk__in=skip)
     queries = feature_rows.offer_rows(query_qs)
-    index = feature_rows.offer_rows(selectors.offers_for(shops=[run.index_shop], since=run.since))
+    # index offers in brand-key order: a brand block is then a contiguous slice of the index
+    # vectors, searched without copying it (matching.ml.retrieval.cosine_shortlists)
+    index_qs = selectors.offers_for(shops=[run.index_shop], since=run.since)
+    index = feature_rows.offer_rows(index_qs.order_by("brand_normalised", "pk"))
     head = scaler = None
     if run.model is not None:
         head, _ = ml_projection.load_projection(Path(settings.MEDIA_ROOT) / run.model.weights_path)
