@@ -12,7 +12,8 @@ also recall@1 of the true match (queries made from an index offer) where exact t
 
 Vectors: ``--shape scale`` like ``bench/match_scale.py`` (raw runs: image 512 + text 384 dims,
 each block L2-normalised, concatenated and normalised again; product + 0.7 x brand direction,
-queries with noise 0.8; 60 % of the queries from an index offer, 10 % unbranded);
+queries with noise 0.8; 60 % of the queries from an index offer, 10 % of the others and 5 % of
+those unbranded: a query whose brand is missing while its match has one);
 ``--shape retrieval`` like ``bench/retrieval_scaling.py`` (192 dims, noisy copies, cosine
 ~0.9). ``--vectors FILE.npy``: real vectors (n, d) instead: the first ``--index`` rows are the
 index (the first 10 % of them "unbranded"), the next ``--queries`` rows the queries.
@@ -47,6 +48,7 @@ def scale_shape(n_idx: int, n_q: int, brands: int, rng) -> tuple:
         has_match, idx_brand[np.maximum(source, 0)], rng.choice(brands, n_q, p=weights)
     )
     q_brand[~has_match & (rng.random(n_q) < 0.10)] = -1
+    q_brand[has_match & (rng.random(n_q) < 0.05)] = -1  # a matched query loses its brand
     index_parts, query_parts = [], []
     for dim in (512, 384):
         brand_dirs = rng.standard_normal((brands + 1, dim), dtype=np.float32)
@@ -75,7 +77,9 @@ def retrieval_shape(n_idx: int, n_q: int, rng) -> tuple:
 
 
 def end_to_end(args, index, idx_brand, queries, q_brand, source) -> list[str]:
-    """search() with the default MatchConfig, unbranded side exact vs IVF: final top-k recall."""
+    """search() with the default MatchConfig, unbranded side exact vs IVF (``ivf``: the branded
+    queries x unbranded index offers; ``ivf_all``: also the unbranded queries x the whole
+    index): final top-k recall against the exact search."""
     from retrieval_scaling import brand_names  # bench/ is the script's folder: sys.path[0]
 
     from matching.ml.brands import brand_keys
@@ -96,7 +100,7 @@ def end_to_end(args, index, idx_brand, queries, q_brand, source) -> list[str]:
         "| unbranded | nprobe | search s | R@1 vs exact | R@3 vs exact | true-match R@1 |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    runs = [("flat", None)] + [("ivf", n) for n in args.nprobe]
+    runs = [("flat", None)] + [(kind, n) for kind in ("ivf", "ivf_all") for n in args.nprobe]
     exact = None
     for kind, nprobe in runs:
         cfg = MatchConfig(text_weight=0.0, unbranded_index=kind, **extra)
@@ -159,9 +163,8 @@ def main() -> None:
         "(a) unbranded queries x whole index": (np.flatnonzero(q_brand < 0), np.arange(len(index))),
         "(b) branded queries x unbranded index": (np.flatnonzero(q_brand >= 0), unbranded_x),
     }
-    print(
-        f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}"
-    )
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"uptime before: {uptime}")
     lines = [
         "```",
         "PYTHONPATH=. .venv/bin/python bench/ivf_recall.py " + shlex.join(sys.argv[1:]),
