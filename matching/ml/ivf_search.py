@@ -2,10 +2,12 @@
 whose lists are searched with matrix products.
 
 Unbranded offers are compared with everything: unbranded queries with the whole index, branded
-queries with the unbranded index offers. At the paper's scale these two searches make about two
-thirds of a blocked search's comparisons, so :func:`matching.ml.retrieval.search` runs them as
-an IVF search when :class:`~matching.ml.match_config.MatchConfig` asks for it (``unbranded_index=
-"ivf"``, the default) and the search is large enough (:func:`use_ivf`); brand blocks stay exact.
+queries with the unbranded index offers. At the paper's scale these two searches make about
+90 % of a blocked search's comparisons. :func:`matching.ml.retrieval.search` runs the second as
+an IVF search when :class:`~matching.ml.match_config.MatchConfig` asks for it
+(``unbranded_index="ivf"``, the default) and it is large enough (:func:`use_ivf`);
+``"ivf_all"`` also the first (it loses a query whose brand is missing while its match has one:
+its nearest centroids are not those of its match's brand). Brand blocks stay exact.
 
 The index vectors are grouped into ``nlist = IVF_LISTS_FACTOR * sqrt(n)`` lists by their
 nearest centroid (spherical k-means on a sample, FAISS), and a query is compared only with the
