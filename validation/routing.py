@@ -40,8 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.ml.match_config import SEARCH_ONLY_FIELDS
-
 AUTO = "auto"
 REVIEW = "review"
 DROPPED = "dropped"
@@ -130,6 +128,13 @@ def calibrated_curve(
     expected_with_match = tp[-1] / r1 if r1 else tp[-1]
     recall = tp[last] / expected_with_match if expected_with_match > 0 else np.zeros(len(last))
     return PRCurve(precision=precision, recall=np.minimum(recall, 1.0), thresholds=sim[last])
+
+
+#: MatchConfig fields that choose how exactly the search runs, not how it scores (the same as
+#: matching.ml.match_config.SEARCH_ONLY_FIELDS; this module is pure and imports no matching)
+SEARCH_ONLY_FIELDS = frozenset(
+    {"index_type", "unbranded_index", "ivf_min_comparisons", "ivf_nprobe"}
+)
 
 
 def scoring_differences(*, run_config: dict, calibration: ModelCalibration) -> list[str]:
