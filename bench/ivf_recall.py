@@ -13,7 +13,8 @@ also recall@1 of the true match (queries made from an index offer) where exact t
 Vectors: ``--shape scale`` like ``bench/match_scale.py`` (raw runs: image 512 + text 384 dims,
 each block L2-normalised, concatenated and normalised again; product + 0.7 x brand direction,
 queries with noise 0.8; 60 % of the queries from an index offer, 10 % of the others and 5 % of
-those unbranded: a query whose brand is missing while its match has one);
+those unbranded: a query whose brand is missing while its match has one; half of the queries
+of unbranded index offers carry a brand: the other way round);
 ``--shape retrieval`` like ``bench/retrieval_scaling.py`` (192 dims, noisy copies, cosine
 ~0.9). ``--vectors FILE.npy``: real vectors (n, d) instead: the first ``--index`` rows are the
 index (the first 10 % of them "unbranded"), the next ``--queries`` rows the queries.
@@ -49,6 +50,9 @@ def scale_shape(n_idx: int, n_q: int, brands: int, rng) -> tuple:
     )
     q_brand[~has_match & (rng.random(n_q) < 0.10)] = -1
     q_brand[has_match & (rng.random(n_q) < 0.05)] = -1  # a matched query loses its brand
+    # ... or has one while its match (an unbranded index offer) has none: half of those
+    gained = has_match & (idx_brand[np.maximum(source, 0)] < 0) & (rng.random(n_q) < 0.5)
+    q_brand[gained] = rng.choice(brands, int(gained.sum()), p=weights)
     index_parts, query_parts = [], []
     for dim in (512, 384):
         brand_dirs = rng.standard_normal((brands + 1, dim), dtype=np.float32)
