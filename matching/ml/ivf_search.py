@@ -5,9 +5,11 @@ Unbranded offers are compared with everything: unbranded queries with the whole 
 queries with the unbranded index offers. At the paper's scale these two searches make about
 90 % of a blocked search's comparisons. :func:`matching.ml.retrieval.search` runs the second as
 an IVF search when :class:`~matching.ml.match_config.MatchConfig` asks for it
-(``unbranded_index="ivf"``, the default) and it is large enough (:func:`use_ivf`);
-``"ivf_all"`` also the first (it loses a query whose brand is missing while its match has one:
-its nearest centroids are not those of its match's brand). Brand blocks stay exact.
+(``unbranded_index="ivf"``; exact ``"flat"`` is the default) and it is large enough
+(:func:`use_ivf`); ``"ivf_all"`` also the first. Brand blocks stay exact. Measured
+(bench/ivf_recall.py): on synthetic isotropic vectors both lose true matches whose brand is
+missing on one side (the query's nearest centroids are not those of its match), so IVF is an
+opt-in until it is measured on real embeddings.
 
 The index vectors are grouped into ``nlist = IVF_LISTS_FACTOR * sqrt(n)`` lists by their
 nearest centroid (spherical k-means on a sample, FAISS), and a query is compared only with the

@@ -48,13 +48,14 @@ class MatchConfig:
     when the model has one; its probability becomes the score (off, or no discriminator: the
     search score). ``discriminator_rerank``: order the shortlist by that probability (else the
     search's order and one-to-one assignment stay and only the scores are the probabilities).
-    ``unbranded_index``: how a blocked search compares unbranded offers: ``flat`` exact;
-    ``ivf`` (:mod:`matching.ml.ivf_search`) the branded queries with the unbranded index offers
+    ``unbranded_index``: how a blocked search compares unbranded offers: ``flat`` exact (the
+    default); ``ivf`` (:mod:`matching.ml.ivf_search`) the branded queries with the unbranded
+    index offers
     (one search) when it makes at least ``ivf_min_comparisons`` query x offer pairs and has
     enough queries per list, visiting ``ivf_nprobe`` lists per query; ``ivf_all`` also the
-    unbranded queries with the whole index, which loses true matches whose brand is missing on
-    the query side when brand dominates the vectors (bench/match_scale.py's synthetic vectors:
-    R@1 0.943 -> 0.902). Brand blocks stay exact.
+    unbranded queries with the whole index. Both lose true matches whose brand is missing on
+    one side (bench/ivf_recall.py on bench/match_scale.py's synthetic vectors; at 442k x 90k
+    ``ivf_all`` took R@1 from 0.943 to 0.902), hence exact by default. Brand blocks stay exact.
     """
 
     k: int = 3
@@ -68,7 +69,7 @@ class MatchConfig:
     unassigned_penalty: float = 0.5
     discriminator: bool = True
     discriminator_rerank: bool = True
-    unbranded_index: str = "ivf"
+    unbranded_index: str = "flat"
     ivf_min_comparisons: int = 200_000_000
     ivf_nprobe: int = 8
 

@@ -160,4 +160,4 @@ def test_match_config_checks_the_ivf_fields(field, value) -> None:
 def test_match_config_ivf_fields_round_trip() -> None:
     cfg = MatchConfig(unbranded_index="flat", ivf_min_comparisons=5, ivf_nprobe=2)
     assert MatchConfig.from_dict(cfg.to_dict()) == cfg
-    assert MatchConfig().unbranded_index == "ivf"
+    assert MatchConfig().unbranded_index == "flat"  # exact unless asked
