@@ -19,6 +19,7 @@ and the command line. ``--shops Q I`` reruns the stages on shops an earlier run 
 ``--synthetic-run`` routes and exports a demo synthetic run of ``--queries`` queries x 3
 candidates (route and export at full query scale without the match stage). ``--reuse-run RUN``
 times route and export of an existing run (a first route again: on a ``TEMPLATE`` copy).
+``--projection DIM`` matches with a random linear head to DIM dims (bench/_random_head.py).
 """
 
 from __future__ import annotations
@@ -229,6 +230,7 @@ def stage_match(opts: dict) -> dict:
         index_shop=opts["index_shop"],
         features="image+text",
         config=MatchConfig(k=opts["k"]),
+        model=opts.get("model"),
         image_spec=IMAGE_SPEC,
         text_spec=TEXT_SPEC,
     )
@@ -318,6 +320,8 @@ def main(argv: list[str] | None = None) -> None:
         metavar="RUN",
         help="route and export this existing run (a re-route if it was routed)",
     )
+    p.add_argument("--projection", type=int, metavar="DIM", help="match with a random linear "
+                   "head to DIM dims (timing of a model run; bench/_random_head.py)")  # fmt: skip
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--stage-opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -361,6 +365,13 @@ def main(argv: list[str] | None = None) -> None:
             made = setup(args)
         print(f"setup: {json.dumps(made)}", flush=True)
         opts = {"query_shop": made["query_shop"], "index_shop": made["index_shop"], "k": args.k}
+        if args.projection:
+            from _random_head import random_head_model  # bench/ is sys.path[0]
+
+            opts["model"] = random_head_model(
+                image_spec=IMAGE_SPEC, text_spec=TEXT_SPEC, dim=args.projection
+            )
+            print(f"model: random linear head to {args.projection} dims, #{opts['model']}")
         results["match"] = child("match", opts)
         print(f"match: {json.dumps(results['match'])}", flush=True)
         run_opts = {"run": results["match"]["run"]}

@@ -74,6 +74,9 @@ MATCH_OVERRIDE_CASTS: dict[str, Callable[[str], object]] = {
     "unassigned_penalty": float,
     "discriminator": _flag,
     "discriminator_rerank": _flag,
+    "unbranded_index": str,
+    "ivf_min_comparisons": int,
+    "ivf_nprobe": int,
 }
 
 

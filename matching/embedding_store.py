@@ -207,15 +207,23 @@ def load_embeddings(
     encoder: Encoder,
     with_mask: bool = False,
     require_current: bool = True,
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Raw vectors (n, dim) float32 in the order of ``offers``; reads grouped per chunk file.
 
     ``with_mask`` also returns ``has_content`` (n,) bool. Raises ``MissingEmbeddings`` when an
     offer has no embedding, or (``require_current``) one made from an older content hash.
+    ``out``: an (n, dim) float32 array (a column slice of a larger one, say) to write the
+    vectors into and return, instead of a new one.
     """
     pks, hashes = _offer_keys(offers)
     position = {pk: i for i, pk in enumerate(pks)}
-    out = np.zeros((len(pks), encoder.dim), dtype=np.float32)
+    if out is None:
+        out = np.zeros((len(pks), encoder.dim), dtype=np.float32)
+    elif out.shape != (len(pks), encoder.dim) or out.dtype != np.float32:
+        raise ValueError(
+            f"out must be float32 of shape {(len(pks), encoder.dim)}, got {out.dtype} {out.shape}"
+        )
     mask = np.zeros(len(pks), dtype=bool)
     found = np.zeros(len(pks), dtype=bool)
     by_chunk: dict[int, list[tuple[int, int]]] = defaultdict(list)

@@ -130,11 +130,19 @@ def calibrated_curve(
     return PRCurve(precision=precision, recall=np.minimum(recall, 1.0), thresholds=sim[last])
 
 
+#: MatchConfig fields that choose how exactly the search runs, not how it scores (the same as
+#: matching.ml.match_config.SEARCH_ONLY_FIELDS; this module is pure and imports no matching)
+SEARCH_ONLY_FIELDS = frozenset(
+    {"index_type", "unbranded_index", "ivf_min_comparisons", "ivf_nprobe"}
+)
+
+
 def scoring_differences(*, run_config: dict, calibration: ModelCalibration) -> list[str]:
     """Match parameters of the run that differ from those the calibration was scored with
-    (``index_type`` is left out: an approximate index only loses neighbours)."""
+    (``SEARCH_ONLY_FIELDS`` such as ``index_type`` are left out: an approximate index only
+    loses neighbours)."""
     cal_config = calibration.match_config or {}
-    keys = sorted(set(cal_config) & set(run_config) - {"index_type"})
+    keys = sorted(set(cal_config) & set(run_config) - set(SEARCH_ONLY_FIELDS))
     return [k for k in keys if run_config[k] != cal_config[k]]
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from .brands import block_keys
 from .exact_search import exact_top
+from .ivf_search import ivf_top, use_ivf
 from .match_config import INDEX_TYPES, MatchConfig
 from .one_to_one import final_ranking
 from .rescoring import csls_rescore, top_k_rows
@@ -147,7 +148,7 @@ def search(
             keys=(query_keys, index_keys) if blocked else None,
         )
     else:
-        searches, unbranded = [(np.arange(nq), np.arange(ni))], None
+        searches, unbranded = [(np.arange(nq), np.arange(ni))], []
         if blocked:
             searches, unbranded = plan_blocked_searches(
                 query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
@@ -157,10 +158,16 @@ def search(
         )
         rows = np.broadcast_to(np.arange(nq)[:, None], cand_idx.shape)
         cand_score = combined(cand_cos, rows, cand_idx)
-        if unbranded is not None:
-            # unbranded index offers: their own cosine shortlist, merged by the final score
+        for u_search in unbranded:
+            # unbranded offers: their own cosine shortlists (IVF when configured), merged by
+            # the final score
             u_idx, u_cos, u_comparisons = cosine_shortlists(
-                q, x, searches=[unbranded], width=width, index_type=config.index_type
+                q,
+                x,
+                searches=[u_search],
+                width=width,
+                index_type=config.index_type,
+                ivf=_ivf_for(config, unbranded_queries=not query_keys[u_search[0][0]]),
             )
             comparisons += u_comparisons
             cand_idx, cand_cos, cand_score = _merge_by_score(
@@ -194,17 +201,28 @@ def search(
 Search = tuple[np.ndarray, np.ndarray]  # (query rows, index rows), both ascending
 
 
+def _ivf_for(config: MatchConfig, *, unbranded_queries: bool) -> tuple[int, int] | None:
+    """(min comparisons, nprobe) of an unbranded search that may use IVF, None: exact.
+    ``ivf`` covers the branded queries x the unbranded index offers, ``ivf_all`` also the
+    unbranded queries x the whole index (see MatchConfig)."""
+    if config.unbranded_index == "flat" or (
+        unbranded_queries and config.unbranded_index != "ivf_all"
+    ):
+        return None
+    return config.ivf_min_comparisons, config.ivf_nprobe
+
+
 def plan_blocked_searches(
     *, query_keys: Sequence[str], index_keys: Sequence[str], threshold: float
-) -> tuple[list[Search], Search | None]:
+) -> tuple[list[Search], list[Search]]:
     """The searches that cover every query's block exactly once, as (query rows, index rows).
 
-    Returns (searches, unbranded). Unbranded queries search the whole index once. Branded
-    queries: each other search is a group of index brand keys with the branded queries whose
-    blocks contain exactly these keys: index keys compared with the same queries are searched
-    together, so each branded index offer is in one search and each (query, index offer) pair of
-    a block is compared once. ``unbranded`` (None if there are no unbranded index offers or no
-    branded queries) searches the unbranded index offers once for all branded queries.
+    Returns (searches, unbranded). ``searches``: branded queries and branded index offers: each
+    is a group of index brand keys with the branded queries whose blocks contain exactly these
+    keys: index keys compared with the same queries are searched together, so each branded
+    index offer is in one search and each (query, index offer) pair of a block is compared once.
+    ``unbranded`` (0 to 2 searches): the unbranded queries with the whole index, and all branded
+    queries whose blocks hold unbranded index offers with those offers, in one search.
     """
     ni = len(index_keys)
     blocks = block_keys(query_keys=query_keys, index_keys=index_keys, threshold=threshold)
@@ -230,16 +248,18 @@ def plan_blocked_searches(
         if i_key:
             groups.setdefault(tuple(sorted(q_keys)), []).append(codes[i_key])
     searches: list[Search] = []
-    if "" in query_rows:
-        searches.append((np.asarray(query_rows[""], dtype=np.int64), np.arange(ni)))
     for q_keys, i_codes in groups.items():
         parts = [by_code[bounds[c] : bounds[c + 1]] for c in i_codes]
         x_rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
         searches.append((rows_of(q_keys), x_rows.astype(np.int64)))
-    unbranded = None
+    unbranded: list[Search] = []
+    if "" in query_rows:
+        unbranded.append((np.asarray(query_rows[""], dtype=np.int64), np.arange(ni)))
     if holders.get(""):
         c = codes[""]
-        unbranded = (rows_of(holders[""]), by_code[bounds[c] : bounds[c + 1]].astype(np.int64))
+        unbranded.append(
+            (rows_of(holders[""]), by_code[bounds[c] : bounds[c + 1]].astype(np.int64))
+        )
     return searches, unbranded
 
 
@@ -250,13 +270,16 @@ def cosine_shortlists(
     searches: Sequence[tuple[np.ndarray, np.ndarray]],
     width: int,
     index_type: str = "flat",
+    ivf: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The ``width`` best index rows per query by inner product over the union of its
     ``searches`` (each (query rows, index rows); a pair must not be in two searches).
 
-    Exact (ties: the lower index row first) unless ``index_type`` is ``ivf`` / ``hnsw`` and a
-    search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows (nq, width), -1 padded;
-    scores, -inf padded; number of comparisons).
+    Exact (ties: the lower index row first) unless ``ivf`` = (min comparisons, nprobe) and
+    :func:`~matching.ml.ivf_search.use_ivf` says so for a search, or ``index_type`` is ``ivf`` /
+    ``hnsw`` and a search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows
+    (nq, width), -1 padded; scores, -inf padded; number of exact-search comparisons, counted
+    as if every search were exact).
     """
     nq = len(q)
     found_q, found_x, found_s = [], [], []
@@ -266,8 +289,19 @@ def cosine_shortlists(
             continue
         comparisons += len(q_rows) * len(x_rows)
         w = min(width, len(x_rows))
-        whole = len(x_rows) == len(x) and x_rows[0] == 0 and x_rows[-1] == len(x) - 1
-        xv = x if whole else x[x_rows]
+        # ascending unique rows: a contiguous run is a slice (a view, no copy), e.g. a brand
+        # block of an index stored in brand-key order
+        contiguous = x_rows[-1] - x_rows[0] + 1 == len(x_rows)
+        xv = x[x_rows[0] : x_rows[-1] + 1] if contiguous else x[x_rows]
+        if ivf is not None and use_ivf(
+            n_queries=len(q_rows), n_index=len(x_rows), min_comparisons=ivf[0]
+        ):
+            local, scores = ivf_top(q[q_rows], xv, w, nprobe=ivf[1])
+            ok = local >= 0
+            found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
+            found_x.append(x_rows[local[ok]])
+            found_s.append(scores[ok])
+            continue
         approximate = index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE
         if approximate or (faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE):
             scores, local = build_index(xv, index_type=index_type, k=w).search(q[q_rows], w)

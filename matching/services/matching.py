@@ -163,7 +163,10 @@ def _run_match(
     if skip:
         query_qs = query_qs.exclude(pk__in=skip)
     queries = feature_rows.offer_rows(query_qs)
-    index = feature_rows.offer_rows(selectors.offers_for(shops=[run.index_shop], since=run.since))
+    # index offers in brand-key order: a brand block is then a contiguous slice of the index
+    # vectors, searched without copying it (matching.ml.retrieval.cosine_shortlists)
+    index_qs = selectors.offers_for(shops=[run.index_shop], since=run.since)
+    index = feature_rows.offer_rows(index_qs.order_by("brand_normalised", "pk"))
     head = scaler = None
     if run.model is not None:
         head, _ = ml_projection.load_projection(Path(settings.MEDIA_ROOT) / run.model.weights_path)
@@ -172,18 +175,29 @@ def _run_match(
     elif "numeric" in feats:
         scaler = ml_features.NumericScaler.fit(feature_rows.numeric_raw(queries + index))
     encoders = {"image_encoder": image_encoder, "text_encoder": text_encoder}
-    q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
-    i_blocks = feature_rows.load_blocks(index, feats, **encoders)
-    q_vectors = feature_rows.project(q_blocks, features=feats, scaler=scaler, head=head)
-    i_vectors = feature_rows.project(i_blocks, features=feats, scaler=scaler, head=head)
+    use_discriminator = (
+        config.discriminator and run.model is not None and bool(run.model.discriminator_path)
+    )
+    q_blocks = i_blocks = None
+    if use_discriminator:  # it reads the raw blocks too
+        q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
+        i_blocks = feature_rows.load_blocks(index, feats, **encoders)
+        q_vectors = feature_rows.project(q_blocks, features=feats, scaler=scaler, head=head)
+        i_vectors = feature_rows.project(i_blocks, features=feats, scaler=scaler, head=head)
+    else:  # one array per side, built and normalised in place
+        sides = []
+        for offers in (queries, index):
+            x = feature_rows.raw_vectors(
+                offers, features=feats, scaler=scaler, l2_rows=head is None, **encoders
+            )
+            sides.append(x if head is None else head.project(x))
+            del x
+        q_vectors, i_vectors = sides
     timings["load_and_project"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     q_keys = [o.brand_normalised for o in queries]
     i_keys = [o.brand_normalised for o in index]
-    use_discriminator = (
-        config.discriminator and run.model is not None and bool(run.model.discriminator_path)
-    )
     if use_discriminator:
         result = discriminator_service.search(
             discriminator_service.load(run.model.discriminator_path),

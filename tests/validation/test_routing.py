@@ -184,3 +184,18 @@ def test_plan_values_are_the_model_choices():
     assert {routing_plan.TRUTH_UNKNOWN, routing_plan.TRUTH_MATCH, routing_plan.TRUTH_NONE} == set(
         ReviewRow.Truth.values
     )
+
+
+def test_search_only_fields_are_not_scoring_differences() -> None:
+    from matching.ml.match_config import SEARCH_ONLY_FIELDS, MatchConfig
+    from validation import routing as routing_core
+
+    assert frozenset(SEARCH_ONLY_FIELDS) == routing_core.SEARCH_ONLY_FIELDS
+    calibrated = MatchConfig(text_weight=0.0).to_dict()
+    run = MatchConfig(
+        text_weight=0.0, unbranded_index="flat", ivf_nprobe=3, ivf_min_comparisons=7, k=5
+    ).to_dict()
+    calibration = routing_core.ModelCalibration(
+        model_id=1, top1_probability=lambda s: s, recall_at_1=None, match_config=calibrated
+    )
+    assert routing_core.scoring_differences(run_config=run, calibration=calibration) == ["k"]

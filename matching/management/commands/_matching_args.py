@@ -15,6 +15,7 @@ from matching.ml.match_config import (
     INDEX_TYPES,
     RESCORE_MODES,
     TEXT_ONLY_TEXT_WEIGHT,
+    UNBRANDED_INDEXES,
     MatchConfig,
 )
 
@@ -104,6 +105,26 @@ def add_match_arguments(parser) -> None:
         default=d.discriminator,
         help="rescore with the model's pair discriminator when it has one "
         "(--no-discriminator: the search score)",
+    )
+    parser.add_argument(
+        "--unbranded-index",
+        choices=UNBRANDED_INDEXES,
+        default=d.unbranded_index,
+        help="how a blocked search compares unbranded offers: flat (exact) or ivf for large "
+        f"searches ({d.unbranded_index})",
+    )
+    parser.add_argument(
+        "--ivf-min-comparisons",
+        type=int,
+        default=d.ivf_min_comparisons,
+        help="queries x index offers from which an unbranded search may use IVF "
+        f"({d.ivf_min_comparisons:,})",
+    )
+    parser.add_argument(
+        "--ivf-nprobe",
+        type=int,
+        default=d.ivf_nprobe,
+        help=f"IVF lists visited per query ({d.ivf_nprobe})",
     )
     parser.add_argument(
         "--discriminator-rerank",

@@ -221,20 +221,28 @@ def test_plan_covers_every_block_pair_exactly_once() -> None:
         query_keys=brand_keys(qb), index_keys=brand_keys(xb), threshold=80.0
     )
     seen = np.zeros((40, 200), dtype=np.int64)
-    for q_rows, x_rows in [*searches, unbranded]:
+    for q_rows, x_rows in [*searches, *unbranded]:
         assert (np.diff(q_rows) > 0).all() and (np.diff(x_rows) > 0).all()
         seen[np.ix_(q_rows, x_rows)] += 1
     np.testing.assert_array_equal(seen, _allowed(qb, xb).astype(np.int64))
     xk = brand_keys(xb)
-    assert sorted(unbranded[1].tolist()) == [j for j in range(200) if xk[j] == ""]
+    qk = brand_keys(qb)
+    assert unbranded[0][0].tolist() == [i for i in range(40) if qk[i] == ""]
+    assert len(unbranded[0][1]) == 200  # unbranded queries: the whole index
+    assert sorted(unbranded[1][1].tolist()) == [j for j in range(200) if xk[j] == ""]
     # index keys compared with the same queries share one search
     assert len(searches) < len(set(xk))
 
 
+@pytest.mark.parametrize("sorted_index", [False, True])
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("k", [1, 4, 60])
-def test_blocked_search_equals_masked_brute_force_with_ties(monkeypatch, chunked, k) -> None:
-    """Vectors on a coarse grid: many exact ties, all broken by the lower index row."""
+def test_blocked_search_equals_masked_brute_force_with_ties(
+    monkeypatch, chunked, k, sorted_index
+) -> None:
+    """Vectors on a coarse grid: many exact ties, all broken by the lower index row. With
+    ``sorted_index`` the index is in brand-key order (as the match service loads it): blocks
+    are contiguous slices searched without copies."""
     if chunked:
         monkeypatch.setattr(exact_search, "MAX_SCORES", 64)
     rng = np.random.default_rng(8)
@@ -243,6 +251,9 @@ def test_blocked_search_equals_masked_brute_force_with_ties(monkeypatch, chunked
     xb = [names[i] for i in rng.integers(0, len(names), 400)]
     q = rng.integers(-2, 3, size=(50, 6)).astype(np.float32) / 2  # exact products
     x = rng.integers(-2, 3, size=(400, 6)).astype(np.float32) / 2
+    if sorted_index:
+        order = sorted(range(400), key=lambda i: brand_keys([xb[i]])[0])
+        xb, x = [xb[i] for i in order], x[order]
     got = _search(q, x, k=k, query_brands=qb, index_brands=xb, one_to_one=False)
     allowed = _allowed(qb, xb)
     idx, top = _masked_brute_force(q, x, allowed, k)
