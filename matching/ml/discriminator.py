@@ -120,6 +120,25 @@ class Discriminator:
         )
 
 
+def product_folds(product_ids: Sequence, *, folds: int, seed: int) -> list[np.ndarray]:
+    """Offer positions of ``folds`` disjoint folds covering every offer: each product (a lone
+    offer is its own) lies in exactly one fold with ALL its offers, drawn at random (``seed``),
+    product counts as even as possible. For out-of-fold discriminator training: a projection
+    trained without fold f gives fold f's offers the cosines of new offers."""
+    from .grouping import group_by_product
+
+    if folds < 2:
+        raise ValueError("out-of-fold training needs at least 2 folds")
+    units = group_by_product(product_ids)
+    if len(units) < folds:
+        raise ValueError(f"{len(units)} products cannot fill {folds} folds")
+    order = np.random.default_rng(seed).permutation(len(units))
+    return [
+        np.sort(np.concatenate([units[u] for u in order[f::folds]])).astype(np.int64)
+        for f in range(folds)
+    ]
+
+
 def used_columns(x: np.ndarray) -> tuple[int, ...]:
     """Columns with at least one value (an all-NaN column cannot be binned)."""
     return tuple(int(i) for i in np.nonzero(~np.isnan(x).all(axis=0))[0])

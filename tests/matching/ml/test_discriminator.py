@@ -74,3 +74,28 @@ def test_without_true_matches_moves_the_rest_up():
 def test_scatter():
     out = d.scatter((2, 3), np.array([0, 1]), np.array([2, 0]), np.array([0.5, 0.25]))
     assert out[0, 2] == 0.5 and out[1, 0] == 0.25 and np.isneginf(out[0, 0])
+
+
+def test_product_folds_partition_by_product():
+    pids = ["a", "b", "a", None, "c", "b", "d", None, "e", "e", "f"]
+    folds = d.product_folds(pids, folds=3, seed=1)
+    assert len(folds) == 3
+    everything = np.sort(np.concatenate(folds))
+    np.testing.assert_array_equal(everything, np.arange(len(pids)))  # each offer exactly once
+    fold_of = {int(i): f for f, rows in enumerate(folds) for i in rows}
+    for pid in ("a", "b", "e"):  # all offers of a product in the same fold
+        assert len({fold_of[i] for i, p in enumerate(pids) if p == pid}) == 1
+    # 8 products (two lone offers among them) in 3 folds: 3 / 3 / 2
+    sizes = sorted(len({pids[i] or f"lone{i}" for i in rows}) for rows in folds)
+    assert sizes == [2, 3, 3]
+    again = d.product_folds(pids, folds=3, seed=1)
+    assert all((a == b).all() for a, b in zip(folds, again, strict=True))
+    other = d.product_folds(pids, folds=3, seed=2)
+    assert any(len(a) != len(b) or (a != b).any() for a, b in zip(folds, other, strict=True))
+
+
+def test_product_folds_rejects_too_few():
+    with pytest.raises(ValueError, match="at least 2"):
+        d.product_folds(["a", "b"], folds=1, seed=0)
+    with pytest.raises(ValueError, match="cannot fill"):
+        d.product_folds(["a", "a", "b"], folds=3, seed=0)
