@@ -45,6 +45,11 @@ MONOTONIC = {
     "gap_to_best": -1,
     "tfidf_gap_to_best": -1,
     "reciprocal_gap": 1,
+    "code_in_candidate": 1,
+    "code_in_query": 1,
+    "longest_code_found": 1,
+    "words_in_candidate": 1,
+    "words_in_query": 1,
 }
 #: threads of the classifier (OpenMP): 1, so it never oversubscribes a busy machine
 THREADS = 1
@@ -82,7 +87,14 @@ class Discriminator:
     used: tuple[int, ...] | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """P(same product) of every pair row (float32)."""
+        """P(same product) of every pair row (float32). ``x``: columns :data:`FEATURE_NAMES`
+        (today's) or this model's ``feature_names`` (a model fitted before features were
+        added reads its own columns by name)."""
+        if x.shape[1] == len(FEATURE_NAMES) and self.feature_names != FEATURE_NAMES:
+            missing = sorted(set(self.feature_names) - set(FEATURE_NAMES))
+            if missing:
+                raise ValueError(f"discriminator needs unknown features {missing}")
+            x = x[:, [FEATURE_NAMES.index(name) for name in self.feature_names]]
         if x.shape[1] != len(self.feature_names):
             raise ValueError(
                 f"discriminator expects {len(self.feature_names)} features, got {x.shape[1]}"

@@ -133,7 +133,7 @@ class TrainConfig:
     input_dropout: float = 0.0
     val_share: float = 0.1
     calibration_share: float = 0.2
-    discriminator_folds: int = 5
+    discriminator_folds: int = 3
     patience: int = 5
     seed: int = 0
     device: str | None = None
