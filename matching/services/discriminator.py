@@ -1,8 +1,10 @@
-"""The pair discriminator in the services: trained with a projection model on its held-out
-calibration split, applied by `match` (:mod:`matching.ml.discriminator` is the pure core).
+"""The pair discriminator in the services: trained with a projection model, out-of-fold
+(:func:`train_out_of_fold`, the default) or on its held-out calibration split (:func:`train`),
+applied by `match` (:mod:`matching.ml.discriminator` is the pure core).
 
 Training: every training shop in turn queries the OTHER training shops; its queries are its
-held-out offers (products the projection never saw), the index is the other shops' held-out
+held-out offers (products the projection never saw: one fold, or the calibration split), the
+index is the other shops' held-out
 offers plus their training offers (distractors), as in :func:`matching.services.training.
 calibrate`. Shortlists of :data:`~matching.ml.discriminator.DISCRIMINATOR_WIDTH` come from the
 match service's own search; their pairs (and the same lists without the true match) train the
