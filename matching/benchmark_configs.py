@@ -6,7 +6,7 @@
   256);
 * features: joined by ``+`` from image, text, numeric;
 * ``@``: training overrides (keys :data:`OVERRIDE_KEYS`: bs, lone, dim, hidden, epochs, lr, temp,
-  seed, patience, cal, drop, dfolds), e.g. ``proj:image+text+numeric@bs=1024,lr=0.003``;
+  seed, patience, cal, drop, dfolds, dstack), e.g. ``proj:image+text+numeric@bs=1024,lr=0.003``;
 * ``#``: match overrides, by :class:`~matching.ml.match_config.MatchConfig` field name, e.g.
   ``raw:text#one_to_one=false,text_weight=0``.
 
@@ -44,6 +44,7 @@ OVERRIDE_KEYS = {
     "cal": ("calibration_share", float),
     "drop": ("input_dropout", float),
     "dfolds": ("discriminator_folds", int),
+    "dstack": ("discriminator_stacked", lambda value: _flag(value)),
 }
 DEFAULT = "default"
 #: The features of ``train_projection`` without --features.

@@ -120,6 +120,8 @@ class TrainConfig:
     extra projections, each trained without one fold of the products, and the final projection
     trains on every product (no calibration split; the calibration is fit on the out-of-fold
     discriminator scores); 0: it learns from the ``calibration_share`` split only.
+    ``discriminator_stacked``: a second classifier also sees how each pair's first probability
+    compares with the other candidates of its shortlist (matching/ml/list_features.py).
     """
 
     dim: int = 192
@@ -134,6 +136,7 @@ class TrainConfig:
     val_share: float = 0.1
     calibration_share: float = 0.2
     discriminator_folds: int = 3
+    discriminator_stacked: bool = True
     patience: int = 5
     seed: int = 0
     device: str | None = None

@@ -112,7 +112,9 @@ def search(
     x, q_pos, k_pos = pair_features(
         query=query, index=index, cand_idx=short.indices, cand_score=short.similarities
     )
-    prob = ml_disc.scatter(short.indices.shape, q_pos, k_pos, discriminator.predict(x))
+    prob = ml_disc.scatter(
+        short.indices.shape, q_pos, k_pos, discriminator.predict(x, list_ids=q_pos)
+    )
     cosines = short.cosines if short.cosines is not None else short.similarities
     indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
     return SearchResult(
@@ -137,7 +139,9 @@ class PairSet:
     xs: list = field(default_factory=list)
     ys: list = field(default_factory=list)
     groups: list = field(default_factory=list)
+    list_ids: list = field(default_factory=list)
     lists: list = field(default_factory=list)
+    n_lists: int = 0
 
     @property
     def n_rows(self) -> int:
@@ -186,6 +190,8 @@ def collect(
         pairs.xs.append(x1)
         pairs.ys.append(is_true[qp1, kp1])
         pairs.groups.append(groups[qp1])
+        pairs.list_ids.append(pairs.n_lists + qp1)
+        pairs.n_lists += len(idx)
         cos = short.cosines if short.cosines is not None else score
         pairs.lists.append((start, idx, score, cos, qp1, kp1, relevant))
         rows, idx2, score2 = ml_disc.without_true_matches(idx, score, is_true)
@@ -197,21 +203,36 @@ def collect(
             pairs.xs.append(x2)
             pairs.ys.append(np.zeros(len(x2), dtype=bool))
             pairs.groups.append(groups[rows][qp2])
+            pairs.list_ids.append(pairs.n_lists + qp2)
+            pairs.n_lists += len(rows)
 
 
 def fit(
-    pairs: PairSet, *, config: MatchConfig, seed: int, started: float, folds: int = 0
+    pairs: PairSet,
+    *,
+    config: MatchConfig,
+    seed: int,
+    started: float,
+    folds: int = 0,
+    stacked: bool = False,
 ) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
-    """Fit the discriminator on ``pairs``; the calibration inputs are the out-of-fold
-    probabilities (grouped by query product) of the real lists, ranked as `match` ranks them."""
+    """Fit the discriminator on ``pairs`` (``stacked``: :func:`~matching.ml.discriminator.
+    fit_stacked`); the calibration inputs are the out-of-fold probabilities (grouped by query
+    product) of the real lists, ranked as `match` ranks them."""
     if not pairs.xs:
         return None, None, "no discriminator: no held-out shortlists"
     x, y = np.concatenate(pairs.xs), np.concatenate(pairs.ys)
     groups = np.concatenate(pairs.groups)
-    discriminator, note = ml_disc.fit_discriminator(x, y, seed=seed)
-    if discriminator is None:
+    if stacked:
+        list_ids = np.concatenate(pairs.list_ids)
+        discriminator, note, oof = ml_disc.fit_stacked(
+            x, y, groups=groups, list_ids=list_ids, seed=seed
+        )
+    else:
+        discriminator, note = ml_disc.fit_discriminator(x, y, seed=seed)
+        oof = None if discriminator is None else ml_disc.out_of_fold(x, y, groups, seed=seed)
+    if discriminator is None or oof is None:
         return None, None, note
-    oof = ml_disc.out_of_fold(x, y, groups, seed=seed)
     calibration_inputs: dict = {"sims": [], "correct1": [], "correctk": [], "has_match": []}
     for start, idx, score, cos, qp, kp, relevant in pairs.lists:
         prob = ml_disc.scatter(idx.shape, qp, kp, oof[start : start + len(qp)])
@@ -243,6 +264,7 @@ def train(
     seed: int,
     labels: Sequence | None = None,
     known: Sequence[bool] | None = None,
+    stacked: bool = False,
 ) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
     """Fit the discriminator on the held-out shortlists (see the module doc).
 
@@ -260,7 +282,7 @@ def train(
         pairs, offers=offers, full=full, held=held, keep=keep, config=config, pids=pids,
         known=known,
     )  # fmt: skip
-    return fit(pairs, config=config, seed=seed, started=started)
+    return fit(pairs, config=config, seed=seed, started=started, stacked=stacked)
 
 
 def train_out_of_fold(
@@ -301,6 +323,11 @@ def train_out_of_fold(
             pids=list(labels), known=list(known),
         )  # fmt: skip
     discriminator, inputs, note = fit(
-        pairs, config=config, seed=train_config.seed, started=started, folds=n_folds
+        pairs,
+        config=config,
+        seed=train_config.seed,
+        started=started,
+        folds=n_folds,
+        stacked=train_config.discriminator_stacked,
     )
     return discriminator, inputs, f"{note}; out-of-fold over {n_folds} projections"

@@ -129,6 +129,7 @@ def _train(model, shops, before, features, config, progress, allowed_review_rows
             known=loaded.known,
             config=match_config,
             seed=config.seed,
+            stacked=config.discriminator_stacked,
         )
     if discriminator is not None and inputs is not None:
         calibration, calibration_note = fit_calibration_lists(
