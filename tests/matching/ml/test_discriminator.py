@@ -99,3 +99,41 @@ def test_product_folds_rejects_too_few():
         d.product_folds(["a", "b"], folds=1, seed=0)
     with pytest.raises(ValueError, match="cannot fill"):
         d.product_folds(["a", "a", "b"], folds=3, seed=0)
+
+
+def _twin_lists(n_lists=400, seed=0):
+    """Lists of 3 candidates; a high first column is a match only when it stands alone in
+    its list (a list with two high candidates has no match): no single row can tell."""
+    rng = np.random.default_rng(seed)
+    rows, labels, lists = [], [], []
+    for lst in range(n_lists):
+        twins = lst % 2 == 1
+        highs = [True, twins, False]
+        for high in highs:
+            row = rng.normal(size=len(FEATURE_NAMES)) * 0.1
+            row[0] = rng.normal(2.0 if high else 0.0, 0.3)
+            rows.append(row)
+            labels.append(high and not twins)
+            lists.append(lst)
+    return np.asarray(rows, dtype=np.float32), np.asarray(labels), np.asarray(lists)
+
+
+def test_stacked_discriminator_learns_from_the_rest_of_the_list(tmp_path):
+    x, y, lists = _twin_lists()
+    single, _ = d.fit_discriminator(x, y, seed=0)
+    stacked, note, oof = d.fit_stacked(x, y, groups=lists, list_ids=lists, seed=0)
+    assert stacked is not None and "stacked" in note and stacked.info["stacked"]
+    assert oof is not None and oof.shape == y.shape and np.isfinite(oof).all()
+    x_new, y_new, lists_new = _twin_lists(seed=1)
+    high = x_new[:, 0] > 1.0  # among candidates that look alike on their own
+    auc_single = _auc(single.predict(x_new)[high], y_new[high])
+    auc_stacked = _auc(stacked.predict(x_new, list_ids=lists_new)[high], y_new[high])
+    assert auc_single < 0.6 and auc_stacked > 0.8
+    assert _auc(oof, y) > 0.9  # the out-of-fold scores of the whole stack carry it too
+    with pytest.raises(ValueError, match="shortlist"):
+        stacked.predict(x_new)
+    stacked.save(tmp_path / "s.joblib")
+    again = d.Discriminator.load(tmp_path / "s.joblib")
+    np.testing.assert_allclose(
+        again.predict(x_new, list_ids=lists_new), stacked.predict(x_new, list_ids=lists_new)
+    )
