@@ -6,14 +6,15 @@
   256);
 * features: joined by ``+`` from image, text, numeric;
 * ``@``: training overrides (keys :data:`OVERRIDE_KEYS`: bs, lone, dim, hidden, epochs, lr, temp,
-  seed, patience), e.g. ``proj:image+text+numeric@bs=1024,lr=0.003``;
+  seed, patience, cal, drop, dfolds, dstack), e.g. ``proj:image+text+numeric@bs=1024,lr=0.003``;
 * ``#``: match overrides, by :class:`~matching.ml.match_config.MatchConfig` field name, e.g.
   ``raw:text#one_to_one=false,text_weight=0``.
 
 ``default`` is what ``train_projection`` + ``match`` do with their defaults: a linear
 projection of :data:`DEFAULT_FEATURES` (image dropped when the catalogue has no images) trained
 with ``TrainConfig()`` (not the benchmark's training flags) and matched with ``MatchConfig()``
-(the model's pair discriminator included); ``default#key=value`` overrides match fields.
+(the model's pair discriminator included); ``default#key=value`` overrides match fields,
+``default@key=value`` training fields (an ablation of one default, e.g. ``default@dfolds=0``).
 
 Several configs are separated by commas (``split_configs``).
 """
@@ -42,6 +43,8 @@ OVERRIDE_KEYS = {
     "patience": ("patience", int),
     "cal": ("calibration_share", float),
     "drop": ("input_dropout", float),
+    "dfolds": ("discriminator_folds", int),
+    "dstack": ("discriminator_stacked", lambda value: _flag(value)),
 }
 DEFAULT = "default"
 #: The features of ``train_projection`` without --features.
@@ -125,20 +128,26 @@ def _pairs(name: str, text: str, keys) -> list[tuple[str, str]]:
 def parse_config(name: str) -> BenchConfig:
     name = name.strip()
     head, _, match_tail = name.partition("#")
+    head, _, train_tail = head.partition("@")
     if head == DEFAULT:
         match_overrides = {
             key: MATCH_OVERRIDE_CASTS[key](value)
             for key, value in _pairs(name, match_tail, MATCH_OVERRIDE_CASTS)
         }
         MatchConfig(**match_overrides)
+        overrides = {
+            OVERRIDE_KEYS[key][0]: OVERRIDE_KEYS[key][1](value)
+            for key, value in _pairs(name, train_tail, OVERRIDE_KEYS)
+        }
+        TrainConfig(**overrides)
         return BenchConfig(
             name=name,
             kind="proj",
             features=DEFAULT_FEATURES,
+            overrides=overrides,
             match_overrides=match_overrides,
             is_default=True,
         )
-    head, _, train_tail = head.partition("@")
     kind, _, feats = head.partition(":")
     if kind not in KINDS or not feats:
         raise ValueError(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .list_features import LIST_FEATURE_NAMES, list_features
 from .pair_features import FEATURE_NAMES
 
 #: Candidates per query the discriminator rescores (the search's shortlist width).
@@ -45,12 +46,20 @@ MONOTONIC = {
     "gap_to_best": -1,
     "tfidf_gap_to_best": -1,
     "reciprocal_gap": 1,
+    "code_in_candidate": 1,
+    "code_in_query": 1,
+    "longest_code_found": 1,
+    "words_in_candidate": 1,
+    "words_in_query": 1,
+    "stage1": 1,
+    "stage1_margin_other": 1,
+    "stage1_gap_to_best": -1,
 }
 #: threads of the classifier (OpenMP): 1, so it never oversubscribes a busy machine
 THREADS = 1
 
 
-def _classifier(seed: int, used: Sequence[int]):
+def _classifier(seed: int, names: Sequence[str]):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
@@ -59,7 +68,7 @@ def _classifier(seed: int, used: Sequence[int]):
         max_leaf_nodes=8,
         min_samples_leaf=40,
         l2_regularization=1.0,
-        monotonic_cst=[MONOTONIC.get(FEATURE_NAMES[i], 0) for i in used],
+        monotonic_cst=[MONOTONIC.get(name, 0) for name in names],
         early_stopping=False,
         random_state=seed,
     )
@@ -80,9 +89,20 @@ class Discriminator:
     info: dict = field(default_factory=dict)
     #: the columns the classifier reads (columns without any value at fit time are dropped)
     used: tuple[int, ...] | None = None
+    #: stacked: the first-stage classifier (on ``used``); ``classifier`` then reads ``used`` +
+    #: :func:`~matching.ml.list_features.list_features` of its probabilities
+    first: object | None = None
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """P(same product) of every pair row (float32)."""
+    def predict(self, x: np.ndarray, list_ids: np.ndarray | None = None) -> np.ndarray:
+        """P(same product) of every pair row (float32). ``x``: columns :data:`FEATURE_NAMES`
+        (today's) or this model's ``feature_names`` (a model fitted before features were
+        added reads its own columns by name); ``list_ids``: the shortlist (query) of every
+        row, needed by a stacked discriminator."""
+        if x.shape[1] == len(FEATURE_NAMES) and self.feature_names != FEATURE_NAMES:
+            missing = sorted(set(self.feature_names) - set(FEATURE_NAMES))
+            if missing:
+                raise ValueError(f"discriminator needs unknown features {missing}")
+            x = x[:, [FEATURE_NAMES.index(name) for name in self.feature_names]]
         if x.shape[1] != len(self.feature_names):
             raise ValueError(
                 f"discriminator expects {len(self.feature_names)} features, got {x.shape[1]}"
@@ -91,7 +111,13 @@ class Discriminator:
             return np.zeros(0, dtype=np.float32)
         x = x if self.used is None else x[:, list(self.used)]
         with _limited():
-            return self.classifier.predict_proba(x)[:, 1].astype(np.float32)
+            if self.first is None:
+                return self.classifier.predict_proba(x)[:, 1].astype(np.float32)
+            if list_ids is None or len(list_ids) != len(x):
+                raise ValueError("a stacked discriminator needs the shortlist of every pair")
+            p1 = self.first.predict_proba(x)[:, 1]
+            z = np.column_stack([x, list_features(list_ids, p1)])
+            return self.classifier.predict_proba(z)[:, 1].astype(np.float32)
 
     def save(self, path: Path) -> None:
         import joblib
@@ -103,6 +129,7 @@ class Discriminator:
                 "feature_names": self.feature_names,
                 "info": self.info,
                 "used": self.used,
+                "first": self.first,
             },
             path,
         )
@@ -117,7 +144,27 @@ class Discriminator:
             feature_names=tuple(data["feature_names"]),
             info=data.get("info", {}),
             used=data.get("used"),
+            first=data.get("first"),
         )
+
+
+def product_folds(product_ids: Sequence, *, folds: int, seed: int) -> list[np.ndarray]:
+    """Offer positions of ``folds`` disjoint folds covering every offer: each product (a lone
+    offer is its own) lies in exactly one fold with ALL its offers, drawn at random (``seed``),
+    product counts as even as possible. For out-of-fold discriminator training: a projection
+    trained without fold f gives fold f's offers the cosines of new offers."""
+    from .grouping import group_by_product
+
+    if folds < 2:
+        raise ValueError("out-of-fold training needs at least 2 folds")
+    units = group_by_product(product_ids)
+    if len(units) < folds:
+        raise ValueError(f"{len(units)} products cannot fill {folds} folds")
+    order = np.random.default_rng(seed).permutation(len(units))
+    return [
+        np.sort(np.concatenate([units[u] for u in order[f::folds]])).astype(np.int64)
+        for f in range(folds)
+    ]
 
 
 def used_columns(x: np.ndarray) -> tuple[int, ...]:
@@ -136,7 +183,7 @@ def fit_discriminator(
     started = time.perf_counter()
     used = used_columns(x)
     with _limited():
-        classifier = _classifier(seed, used).fit(x[:, list(used)], y)
+        classifier = _classifier(seed, [FEATURE_NAMES[i] for i in used]).fit(x[:, list(used)], y)
     info = {
         "n_pairs": len(y),
         "n_positive": n_pos,
@@ -147,14 +194,49 @@ def fit_discriminator(
     return discriminator, f"fitted on {len(y)} pairs ({n_pos} positive)"
 
 
+def fit_stacked(
+    x: np.ndarray, y: np.ndarray, *, groups: Sequence, list_ids: np.ndarray, seed: int = 0
+) -> tuple[Discriminator | None, str, np.ndarray | None]:
+    """The stacked discriminator (see :mod:`matching.ml.list_features`): a first classifier on
+    the pair features; the second is fitted on them plus the list features of the first's
+    OUT-OF-FOLD probabilities (grouped by ``groups``), so it learns from probabilities like
+    those of new pairs. Returns (discriminator or None, note, out-of-fold probabilities of the
+    whole stack for the calibration, or None)."""
+    first, note = fit_discriminator(x, y, seed=seed)
+    if first is None:
+        return None, note, None
+    used = first.used
+    names = [*(FEATURE_NAMES[i] for i in used), *LIST_FEATURE_NAMES]
+    p1 = out_of_fold(x, y, groups, seed=seed)
+    z = np.column_stack([x[:, list(used)], list_features(list_ids, p1)])
+    started = time.perf_counter()
+    with _limited():
+        second = _classifier(seed, names).fit(z, np.asarray(y, dtype=bool))
+    oof = out_of_fold(z, y, groups, seed=seed, names=names)
+    first.info["seconds_fit"] += time.perf_counter() - started
+    first.info["stacked"] = True
+    discriminator = Discriminator(
+        classifier=second, info=first.info, used=used, first=first.classifier
+    )
+    return discriminator, f"{note}, stacked", oof
+
+
 def out_of_fold(
-    x: np.ndarray, y: np.ndarray, groups: Sequence, *, seed: int = 0, folds: int = FOLDS
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: Sequence,
+    *,
+    seed: int = 0,
+    folds: int = FOLDS,
+    names: Sequence[str] = FEATURE_NAMES,
 ) -> np.ndarray:
-    """P(same product) of every row from a classifier that never saw its group (GroupKFold)."""
+    """P(same product) of every row from a classifier that never saw its group (GroupKFold);
+    ``names``: the columns of ``x`` (for the monotonic constraints)."""
     from sklearn.model_selection import GroupKFold
 
     y = np.asarray(y, dtype=bool)
     used = used_columns(x)
+    names = [names[i] for i in used]
     x = x[:, list(used)]
     groups = np.asarray(groups)
     n_groups = len(np.unique(groups))
@@ -164,7 +246,7 @@ def out_of_fold(
             out[test] = float(y[train].mean())
             continue
         with _limited():
-            model = _classifier(seed, used).fit(x[train], y[train])
+            model = _classifier(seed, names).fit(x[train], y[train])
             out[test] = model.predict_proba(x[test])[:, 1]
     return out
 

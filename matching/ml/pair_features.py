@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .text_pair_features import TEXT_FEATURE_NAMES, Title, text_pair_features
 from .text_similarity import SparseText, normalise_for_tfidf, pair_dot
 
 FEATURE_NAMES = (
@@ -36,6 +37,7 @@ FEATURE_NAMES = (
     "tfidf_gap_to_best",  # best TF-IDF in the shortlist minus this one
     "reciprocal_gap",  # best score of any query listing this candidate minus this one
     "n_images",  # images of the query + the candidate (NaN: no image features)
+    *TEXT_FEATURE_NAMES,  # model codes and word containment (matching/ml/text_pair_features.py)
 )
 
 _CODE = re.compile(r"\w*\d\w*")
@@ -200,5 +202,8 @@ def pair_features(
         reciprocal[xp] - score[q_pos, k_pos],
         n_images,
     ]
-    x = np.column_stack([np.asarray(c, dtype=np.float32) for c in columns])
+    titles_q = [Title.of(text) for text in query.texts]
+    titles_x = {int(j): Title.of(index.texts[j]) for j in np.unique(xp)}
+    text_x = text_pair_features(titles_q, titles_x, qp, xp)
+    x = np.column_stack([*(np.asarray(c, dtype=np.float32) for c in columns), text_x])
     return x, q_pos, k_pos

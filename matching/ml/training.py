@@ -115,7 +115,13 @@ class TrainConfig:
     features (inverted dropout) during training. ``calibration_share``: share of the products
     (lone offers included) the training SERVICE holds out before training, to calibrate the
     model's scores on them (matching/ml/calibration.py); 0 = no calibration. The loop here
-    never sees them; ``val_share`` is taken from what is left.
+    never sees them; ``val_share`` is taken from what is left. ``discriminator_folds`` (>= 2;
+    read by the training service): the pair discriminator learns out-of-fold from that many
+    extra projections, each trained without one fold of the products, and the final projection
+    trains on every product (no calibration split; the calibration is fit on the out-of-fold
+    discriminator scores); 0: it learns from the ``calibration_share`` split only.
+    ``discriminator_stacked``: a second classifier also sees how each pair's first probability
+    compares with the other candidates of its shortlist (matching/ml/list_features.py).
     """
 
     dim: int = 192
@@ -129,6 +135,8 @@ class TrainConfig:
     input_dropout: float = 0.0
     val_share: float = 0.1
     calibration_share: float = 0.2
+    discriminator_folds: int = 3
+    discriminator_stacked: bool = True
     patience: int = 5
     seed: int = 0
     device: str | None = None
@@ -140,6 +148,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.labels = parse_label_sources(self.labels)
+        if self.discriminator_folds == 1 or self.discriminator_folds < 0:
+            raise ValueError("discriminator_folds must be 0 (off) or at least 2")
         if self.min_gold_accuracy is not None and not 0.0 <= self.min_gold_accuracy <= 1.0:
             raise ValueError("min_gold_accuracy must be in [0, 1]")
 

@@ -1,8 +1,10 @@
-"""The pair discriminator in the services: trained with a projection model on its held-out
-calibration split, applied by `match` (:mod:`matching.ml.discriminator` is the pure core).
+"""The pair discriminator in the services: trained with a projection model, out-of-fold
+(:func:`train_out_of_fold`, the default) or on its held-out calibration split (:func:`train`),
+applied by `match` (:mod:`matching.ml.discriminator` is the pure core).
 
 Training: every training shop in turn queries the OTHER training shops; its queries are its
-held-out offers (products the projection never saw), the index is the other shops' held-out
+held-out offers (products the projection never saw: one fold, or the calibration split), the
+index is the other shops' held-out
 offers plus their training offers (distractors), as in :func:`matching.services.training.
 calibrate`. Shortlists of :data:`~matching.ml.discriminator.DISCRIMINATOR_WIDTH` come from the
 match service's own search; their pairs (and the same lists without the true match) train the
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,15 @@ from django.conf import settings
 
 from matching.ml import discriminator as ml_disc
 from matching.ml import evaluation as ml_evaluation
+from matching.ml import labels as ml_labels
 from matching.ml import retrieval as ml_retrieval
+from matching.ml import training as ml_training
 from matching.ml.match_config import MatchConfig
 from matching.ml.one_to_one import final_ranking
 from matching.ml.pair_features import Side, pair_features
 from matching.ml.retrieval import SearchResult
 from matching.ml.text_similarity import SparseText
+from matching.ml.training import TrainConfig
 
 
 def _l2(x: np.ndarray | None) -> np.ndarray | None:
@@ -115,7 +120,9 @@ def search(
     x, q_pos, k_pos = pair_features(
         query=query, index=index, cand_idx=short.indices, cand_score=short.similarities
     )
-    prob = ml_disc.scatter(short.indices.shape, q_pos, k_pos, discriminator.predict(x))
+    prob = ml_disc.scatter(
+        short.indices.shape, q_pos, k_pos, discriminator.predict(x, list_ids=q_pos)
+    )
     cosines = short.cosines if short.cosines is not None else short.similarities
     indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
     return SearchResult(
@@ -131,30 +138,39 @@ def load(relative_path: str) -> ml_disc.Discriminator:
     return ml_disc.Discriminator.load(Path(settings.MEDIA_ROOT) / relative_path)
 
 
-def train(
+@dataclass
+class PairSet:
+    """Pair rows of shortlists whose queries the projection did not see, collected by
+    :func:`collect` (possibly from several projections: out-of-fold) and fitted by :func:`fit`.
+    ``lists``: per shortlist matrix ``(first row, idx, score, cos, q_pos, k_pos, relevant)``."""
+
+    xs: list = field(default_factory=list)
+    ys: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+    list_ids: list = field(default_factory=list)
+    lists: list = field(default_factory=list)
+    n_lists: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(y) for y in self.ys)
+
+
+def collect(
+    pairs: PairSet,
     *,
     offers: Sequence,
     full: Side,
     held: Sequence[int],
     keep: Sequence[int],
     config: MatchConfig,
-    seed: int,
-    labels: Sequence | None = None,
-    known: Sequence[bool] | None = None,
-) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
-    """Fit the discriminator on the held-out shortlists (see the module doc).
-
-    ``full``: the Side of every offer (``offers`` order, projected vectors); ``held`` /
-    ``keep``: the calibration split; ``labels``: each offer's product (group), default its
-    ``product_id`` (verdict labels: matching/ml/labels.py); ``known``: which offers' matches are
-    known (only those serve as queries; default all). Returns (discriminator or None, the
-    out-of-fold calibration inputs ``{"sims", "correct1", "correctk", "has_match"}`` or None,
-    a note)."""
-    started = time.perf_counter()
+    pids: Sequence,
+    known: Sequence[bool],
+) -> None:
+    """Add the shortlists of ``held`` (each training shop's held offers against the other
+    shops' ``held`` + ``keep`` offers) to ``pairs``: every pair, and the lists of the queries
+    with a true candidate once more without it (see the module doc)."""
     held, pool = list(held), [*held, *keep]
-    pids = [o.product_id or None for o in offers] if labels is None else list(labels)
-    known = [True] * len(offers) if known is None else list(known)
-    xs_all, ys_all, groups_all, lists = [], [], [], []
     for shop in sorted({offers[i].shop_id for i in held}):
         q_rows = [i for i in held if offers[i].shop_id == shop and known[i]]
         x_rows = [i for i in pool if offers[i].shop_id != shop]
@@ -178,30 +194,55 @@ def train(
         x1, qp1, kp1 = pair_features(
             query=q_side, index=x_side, cand_idx=idx, cand_score=score, sparse=sparse
         )
-        start = sum(len(v) for v in ys_all)
-        xs_all.append(x1)
-        ys_all.append(is_true[qp1, kp1])
-        groups_all.append(groups[qp1])
+        start = pairs.n_rows
+        pairs.xs.append(x1)
+        pairs.ys.append(is_true[qp1, kp1])
+        pairs.groups.append(groups[qp1])
+        pairs.list_ids.append(pairs.n_lists + qp1)
+        pairs.n_lists += len(idx)
         cos = short.cosines if short.cosines is not None else score
-        lists.append((start, idx, score, cos, qp1, kp1, relevant))
+        pairs.lists.append((start, idx, score, cos, qp1, kp1, relevant))
         rows, idx2, score2 = ml_disc.without_true_matches(idx, score, is_true)
         if len(rows):
             x2, qp2, _ = pair_features(
                 query=q_side.subset(rows), index=x_side, cand_idx=idx2, cand_score=score2,
                 sparse=sparse,
             )  # fmt: skip
-            xs_all.append(x2)
-            ys_all.append(np.zeros(len(x2), dtype=bool))
-            groups_all.append(groups[rows][qp2])
-    if not xs_all:
+            pairs.xs.append(x2)
+            pairs.ys.append(np.zeros(len(x2), dtype=bool))
+            pairs.groups.append(groups[rows][qp2])
+            pairs.list_ids.append(pairs.n_lists + qp2)
+            pairs.n_lists += len(rows)
+
+
+def fit(
+    pairs: PairSet,
+    *,
+    config: MatchConfig,
+    seed: int,
+    started: float,
+    folds: int = 0,
+    stacked: bool = False,
+) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
+    """Fit the discriminator on ``pairs`` (``stacked``: :func:`~matching.ml.discriminator.
+    fit_stacked`); the calibration inputs are the out-of-fold probabilities (grouped by query
+    product) of the real lists, ranked as `match` ranks them."""
+    if not pairs.xs:
         return None, None, "no discriminator: no held-out shortlists"
-    x, y, groups = np.concatenate(xs_all), np.concatenate(ys_all), np.concatenate(groups_all)
-    discriminator, note = ml_disc.fit_discriminator(x, y, seed=seed)
-    if discriminator is None:
+    x, y = np.concatenate(pairs.xs), np.concatenate(pairs.ys)
+    groups = np.concatenate(pairs.groups)
+    if stacked:
+        list_ids = np.concatenate(pairs.list_ids)
+        discriminator, note, oof = ml_disc.fit_stacked(
+            x, y, groups=groups, list_ids=list_ids, seed=seed
+        )
+    else:
+        discriminator, note = ml_disc.fit_discriminator(x, y, seed=seed)
+        oof = None if discriminator is None else ml_disc.out_of_fold(x, y, groups, seed=seed)
+    if discriminator is None or oof is None:
         return None, None, note
-    oof = ml_disc.out_of_fold(x, y, groups, seed=seed)
     calibration_inputs: dict = {"sims": [], "correct1": [], "correctk": [], "has_match": []}
-    for start, idx, score, cos, qp, kp, relevant in lists:
+    for start, idx, score, cos, qp, kp, relevant in pairs.lists:
         prob = ml_disc.scatter(idx.shape, qp, kp, oof[start : start + len(qp)])
         indices, sims, _ = rank(config, idx, prob, cos, score)
         for row, rel, sim in zip(indices, relevant, sims, strict=True):
@@ -213,8 +254,88 @@ def train(
         {
             "n_queries": len(calibration_inputs["sims"]),
             "width": ml_disc.DISCRIMINATOR_WIDTH,
+            "projection_folds": folds,
             "match_config": config.to_dict(),
             "seconds_total": time.perf_counter() - started,
         }
     )
     return discriminator, calibration_inputs, note
+
+
+def train(
+    *,
+    offers: Sequence,
+    full: Side,
+    held: Sequence[int],
+    keep: Sequence[int],
+    config: MatchConfig,
+    seed: int,
+    labels: Sequence | None = None,
+    known: Sequence[bool] | None = None,
+    stacked: bool = False,
+) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
+    """Fit the discriminator on the held-out shortlists (see the module doc).
+
+    ``full``: the Side of every offer (``offers`` order, projected vectors); ``held`` /
+    ``keep``: the calibration split; ``labels``: each offer's product (group), default its
+    ``product_id`` (verdict labels: matching/ml/labels.py); ``known``: which offers' matches are
+    known (only those serve as queries; default all). Returns (discriminator or None, the
+    out-of-fold calibration inputs ``{"sims", "correct1", "correctk", "has_match"}`` or None,
+    a note)."""
+    started = time.perf_counter()
+    pids = [o.product_id or None for o in offers] if labels is None else list(labels)
+    known = [True] * len(offers) if known is None else list(known)
+    pairs = PairSet()
+    collect(
+        pairs, offers=offers, full=full, held=held, keep=keep, config=config, pids=pids,
+        known=known,
+    )  # fmt: skip
+    return fit(pairs, config=config, seed=seed, started=started, stacked=stacked)
+
+
+def train_out_of_fold(
+    *,
+    offers: Sequence,
+    blocks,
+    x_all: np.ndarray,
+    labels: Sequence,
+    known: Sequence[bool],
+    hard_negatives: dict,
+    train_config: TrainConfig,
+    config: MatchConfig,
+) -> tuple[ml_disc.Discriminator | None, dict | None, str]:
+    """Out-of-fold training: ``train_config.discriminator_folds`` projections, each trained
+    without one fold of the products (:func:`~matching.ml.discriminator.product_folds`), give
+    that fold's offers the shortlists of new offers; the discriminator is fitted on the pairs
+    of all folds, so every training product serves as a query once (the held-out split gives
+    only ``calibration_share`` of them). ``x_all``: the assembled features of ``offers``."""
+    started = time.perf_counter()
+    n_folds = train_config.discriminator_folds
+    try:
+        folds = ml_disc.product_folds(labels, folds=n_folds, seed=train_config.seed)
+    except ValueError as error:
+        return None, None, f"no discriminator: {error}"
+    everything = np.arange(len(offers))
+    pairs = PairSet()
+    for held in folds:
+        keep = np.setdiff1d(everything, held)
+        result = ml_training.train_projection(
+            features=x_all[keep],
+            product_ids=[labels[i] for i in keep],
+            config=train_config,
+            hard_negatives=ml_labels.restrict_negatives(hard_negatives, keep),
+        )
+        full = side(offers, blocks, result.head.project(x_all))
+        collect(
+            pairs, offers=offers, full=full, held=held, keep=keep, config=config,
+            pids=list(labels), known=list(known),
+        )  # fmt: skip
+    discriminator, inputs, note = fit(
+        pairs,
+        config=config,
+        seed=train_config.seed,
+        started=started,
+        folds=n_folds,
+        stacked=train_config.discriminator_stacked,
+    )
+    return discriminator, inputs, f"{note}; out-of-fold over {n_folds} projections"

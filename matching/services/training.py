@@ -87,7 +87,8 @@ def _train(model, shops, before, features, config, progress, allowed_review_rows
     )
     all_product_ids = loaded.labels.groups
     n_shops = len({o.shop_id for o in offers})
-    share = config.calibration_share if n_shops > 1 else 0.0
+    out_of_fold = n_shops > 1 and config.discriminator_folds >= 2
+    share = config.calibration_share if n_shops > 1 and not out_of_fold else 0.0
     keep, held = ml_calibration.holdout_split(all_product_ids, share=share, seed=config.seed)
     scaler = (
         ml_features.NumericScaler.fit(blocks.numeric_raw[keep]) if "numeric" in features else None
@@ -106,7 +107,18 @@ def _train(model, shops, before, features, config, progress, allowed_review_rows
     t_cal = time.perf_counter()
     match_config = MatchConfig().resolved(features)
     discriminator, inputs, discriminator_note = None, None, "no discriminator: no held-out split"
-    if len(held) and n_shops > 1:
+    if out_of_fold:
+        discriminator, inputs, discriminator_note = discriminator_service.train_out_of_fold(
+            offers=offers,
+            blocks=blocks,
+            x_all=x_all,
+            labels=all_product_ids,
+            known=loaded.known,
+            hard_negatives=loaded.labels.hard_negatives,
+            train_config=config,
+            config=match_config,
+        )
+    elif len(held) and n_shops > 1:
         projected = result.head.project(x_all)
         discriminator, inputs, discriminator_note = discriminator_service.train(
             offers=offers,
@@ -117,6 +129,7 @@ def _train(model, shops, before, features, config, progress, allowed_review_rows
             known=loaded.known,
             config=match_config,
             seed=config.seed,
+            stacked=config.discriminator_stacked,
         )
     if discriminator is not None and inputs is not None:
         calibration, calibration_note = fit_calibration_lists(
@@ -124,10 +137,11 @@ def _train(model, shops, before, features, config, progress, allowed_review_rows
             config=match_config,
             setup={
                 "match_config": match_config.to_dict(),
-                "n_offers": len(held),
+                "n_offers": len(inputs["sims"]) if out_of_fold else len(held),
                 "n_distractors": len(keep),
                 "retrieval": "each training shop's held-out offers vs all the other shops' "
-                "offers; scores: the discriminator's out-of-fold probabilities",
+                "offers; scores: the discriminator's out-of-fold probabilities"
+                + (f" (held out: {config.discriminator_folds} folds)" if out_of_fold else ""),
             },
         )
         relative_disc = f"models/discriminator-{model.pk}.joblib"
@@ -180,7 +194,7 @@ def _train(model, shops, before, features, config, progress, allowed_review_rows
             "seconds_load": load_seconds,
             "seconds_train": train_seconds,
             "seconds_per_epoch": train_seconds / max(len(epochs), 1),
-            "n_calibration_offers": len(held),
+            "n_calibration_offers": len(offers) if out_of_fold else len(held),
             "calibration": calibration_note,
             "seconds_calibration": calibration_seconds,
             "discriminator": discriminator_note,

@@ -69,3 +69,23 @@ def test_default_config_is_what_train_and_match_do_by_default():
         "calibration_share": 0.3,
         "input_dropout": 0.1,
     }
+
+
+def test_default_takes_training_overrides_for_ablations():
+    from matching.ml.training import TrainConfig
+
+    config = bc.parse_config("default@dfolds=0,dstack=false#discriminator_rerank=false")
+    assert config.is_default and config.features == bc.DEFAULT_FEATURES
+    assert config.train_config(TrainConfig(epochs=3)) == TrainConfig(
+        discriminator_folds=0, discriminator_stacked=False
+    )
+    assert config.match_config(MatchConfig()).discriminator_rerank is False
+    assert bc.split_configs("default,default@dfolds=0,raw:text") == [
+        "default",
+        "default@dfolds=0",
+        "raw:text",
+    ]
+    with pytest.raises(ValueError, match="unknown override"):
+        bc.parse_config("default@bogus=1")
+    with pytest.raises(ValueError, match="discriminator_folds"):
+        bc.parse_config("default@dfolds=1")

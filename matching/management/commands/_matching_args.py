@@ -207,4 +207,11 @@ def add_training_arguments(parser) -> None:
         default=d.calibration_share,
         help="share of products held out to calibrate the scores (0 = no calibration)",
     )
+    parser.add_argument(
+        "--discriminator-folds",
+        type=int,
+        default=d.discriminator_folds,
+        help="train the pair discriminator out-of-fold over this many extra projections "
+        "(the final one trains on every product); 0 = on the --calibration-share split only",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)

@@ -40,6 +40,7 @@ PASSED = [
     ("batch_size", "--batch-size"), ("dim", "--dim"), ("lone_share", "--lone-share"),
     ("lr", "--lr"), ("temperature", "--temperature"), ("patience", "--patience"),
     ("seed", "--seed"), ("calibration_share", "--calibration-share"),
+    ("discriminator_folds", "--discriminator-folds"),
 ]  # fmt: skip
 # shop lists go to the child one name per flag (names may contain commas)
 SHOP_LISTS = [("train-shops", "train-shop"), ("query-shops", "query-shop")]
@@ -188,6 +189,7 @@ class Command(BaseCommand):
             dim=o["dim"], epochs=o["epochs"], batch_size=o["batch_size"],
             lone_share=o["lone_share"], lr=o["lr"], temperature=o["temperature"],
             patience=o["patience"], seed=o["seed"], calibration_share=o["calibration_share"],
+            discriminator_folds=o["discriminator_folds"],
         )  # fmt: skip
         configs = benchmark_configs.split_configs(o["configs"]) if o["configs"] else None
         ablations = benchmark_configs.ablation_configs(

@@ -57,6 +57,7 @@ class Command(BaseCommand):
                 lone_share=o["lone_share"], temperature=o["temperature"], lr=o["lr"],
                 patience=o["patience"], seed=o["seed"], device=o["device"],
                 calibration_share=o["calibration_share"], labels=o["labels"],
+                discriminator_folds=o["discriminator_folds"],
                 min_gold_accuracy=o["min_gold_accuracy"],
             )  # fmt: skip
         except ValueError as exc:

@@ -74,3 +74,66 @@ def test_without_true_matches_moves_the_rest_up():
 def test_scatter():
     out = d.scatter((2, 3), np.array([0, 1]), np.array([2, 0]), np.array([0.5, 0.25]))
     assert out[0, 2] == 0.5 and out[1, 0] == 0.25 and np.isneginf(out[0, 0])
+
+
+def test_product_folds_partition_by_product():
+    pids = ["a", "b", "a", None, "c", "b", "d", None, "e", "e", "f"]
+    folds = d.product_folds(pids, folds=3, seed=1)
+    assert len(folds) == 3
+    everything = np.sort(np.concatenate(folds))
+    np.testing.assert_array_equal(everything, np.arange(len(pids)))  # each offer exactly once
+    fold_of = {int(i): f for f, rows in enumerate(folds) for i in rows}
+    for pid in ("a", "b", "e"):  # all offers of a product in the same fold
+        assert len({fold_of[i] for i, p in enumerate(pids) if p == pid}) == 1
+    # 8 products (two lone offers among them) in 3 folds: 3 / 3 / 2
+    sizes = sorted(len({pids[i] or f"lone{i}" for i in rows}) for rows in folds)
+    assert sizes == [2, 3, 3]
+    again = d.product_folds(pids, folds=3, seed=1)
+    assert all((a == b).all() for a, b in zip(folds, again, strict=True))
+    other = d.product_folds(pids, folds=3, seed=2)
+    assert any(len(a) != len(b) or (a != b).any() for a, b in zip(folds, other, strict=True))
+
+
+def test_product_folds_rejects_too_few():
+    with pytest.raises(ValueError, match="at least 2"):
+        d.product_folds(["a", "b"], folds=1, seed=0)
+    with pytest.raises(ValueError, match="cannot fill"):
+        d.product_folds(["a", "a", "b"], folds=3, seed=0)
+
+
+def _twin_lists(n_lists=400, seed=0):
+    """Lists of 3 candidates; a high first column is a match only when it stands alone in
+    its list (a list with two high candidates has no match): no single row can tell."""
+    rng = np.random.default_rng(seed)
+    rows, labels, lists = [], [], []
+    for lst in range(n_lists):
+        twins = lst % 2 == 1
+        highs = [True, twins, False]
+        for high in highs:
+            row = rng.normal(size=len(FEATURE_NAMES)) * 0.1
+            row[0] = rng.normal(2.0 if high else 0.0, 0.3)
+            rows.append(row)
+            labels.append(high and not twins)
+            lists.append(lst)
+    return np.asarray(rows, dtype=np.float32), np.asarray(labels), np.asarray(lists)
+
+
+def test_stacked_discriminator_learns_from_the_rest_of_the_list(tmp_path):
+    x, y, lists = _twin_lists()
+    single, _ = d.fit_discriminator(x, y, seed=0)
+    stacked, note, oof = d.fit_stacked(x, y, groups=lists, list_ids=lists, seed=0)
+    assert stacked is not None and "stacked" in note and stacked.info["stacked"]
+    assert oof is not None and oof.shape == y.shape and np.isfinite(oof).all()
+    x_new, y_new, lists_new = _twin_lists(seed=1)
+    high = x_new[:, 0] > 1.0  # among candidates that look alike on their own
+    auc_single = _auc(single.predict(x_new)[high], y_new[high])
+    auc_stacked = _auc(stacked.predict(x_new, list_ids=lists_new)[high], y_new[high])
+    assert auc_single < 0.6 and auc_stacked > 0.8
+    assert _auc(oof, y) > 0.9  # the out-of-fold scores of the whole stack carry it too
+    with pytest.raises(ValueError, match="shortlist"):
+        stacked.predict(x_new)
+    stacked.save(tmp_path / "s.joblib")
+    again = d.Discriminator.load(tmp_path / "s.joblib")
+    np.testing.assert_allclose(
+        again.predict(x_new, list_ids=lists_new), stacked.predict(x_new, list_ids=lists_new)
+    )

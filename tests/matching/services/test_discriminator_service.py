@@ -67,3 +67,59 @@ def test_raw_runs_and_models_without_discriminator_are_unchanged(cross_shop_cata
         image_spec=None, text_spec="minilm",
     )  # fmt: skip
     assert run.metrics["discriminator"] is False
+
+
+def test_out_of_fold_training_uses_every_offer_once_and_unseen(cross_shop_catalogue, monkeypatch):
+    from matching.catalogue_import import import_catalogue
+    from matching.ml import training as ml_training
+    from matching.services import discriminator as disc_service
+
+    folder = cross_shop_catalogue(n_products=60, shops=("atelier", "boulevard"), images=False)
+    import_catalogue(directory=str(folder))
+    encoding.encode_offers(image_spec=None, text_spec="minilm", num_workers=0)
+    seen: list[set] = []  # the products each fold projection trained on
+    collected: list[set] = []  # the product of every query each fold's shortlists used
+    real_train, real_collect = ml_training.train_projection, disc_service.collect
+
+    def spy_train(**kwargs):
+        seen.append({p for p in kwargs["product_ids"] if p})
+        return real_train(**kwargs)
+
+    def spy_collect(pairs, **kwargs):
+        collected.append({kwargs["pids"][i] for i in kwargs["held"]})
+        return real_collect(pairs, **kwargs)
+
+    monkeypatch.setattr(ml_training, "train_projection", spy_train)
+    monkeypatch.setattr(disc_service, "collect", spy_collect)
+    models = {}
+    for folds in (0, 3):
+        seen.clear()
+        collected.clear()
+        config = TrainConfig(
+            dim=16, epochs=3, batch_size=64, seed=0, calibration_share=0.25,
+            discriminator_folds=folds,
+        )  # fmt: skip
+        model = training.train_projection(
+            train_shops=["atelier", "boulevard"], before=CUTOFF, features="text+numeric",
+            config=config, image_spec=None, text_spec="minilm",
+        )  # fmt: skip
+        model.refresh_from_db()
+        assert model.status == ProjectionModel.Status.READY, model.error
+        models[folds] = model
+        if folds:
+            # the final projection (first) and one per fold, each without its fold's products
+            assert len(seen) == 1 + folds and len(collected) == folds
+            for trained_on, queried in zip(seen[1:], collected, strict=True):
+                assert not trained_on & queried
+            assert set().union(*collected) == seen[0]  # every product is a query once
+    held_out, oof = models[0], models[3]
+    assert oof.discriminator["projection_folds"] == 3
+    assert "out-of-fold over 3 projections" in oof.discriminator["note"]
+    # the final projection trains on every offer, and every offer queries once
+    assert oof.n_train_offers > held_out.n_train_offers
+    assert oof.discriminator["n_queries"] == oof.n_train_offers
+    # a quarter of 60 products held out is too few pairs here; out-of-fold uses all of them
+    assert oof.discriminator_path and oof.discriminator[
+        "n_queries"
+    ] > 2 * held_out.discriminator.get("n_queries", 0)
+    assert oof.calibration and "3 folds" in oof.calibration["setup"]["retrieval"]

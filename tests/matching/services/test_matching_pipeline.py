@@ -186,7 +186,9 @@ def test_calibrate_scores_held_out_offers_across_shops():
 def test_training_holds_out_a_calibration_split(imported_cross_shop, specs):
     imported_cross_shop()
     encoding.encode_offers(**specs, num_workers=0)
-    config = TrainConfig(dim=16, epochs=2, batch_size=64, seed=0, calibration_share=0.3)
+    config = TrainConfig(
+        dim=16, epochs=2, batch_size=64, seed=0, calibration_share=0.3, discriminator_folds=0
+    )  # the held-out split (out-of-fold training holds none out: test_discriminator_service)
     model = training.train_projection(
         train_shops=["atelier", "boulevard", "corso"], before=CUTOFF,
         features="image+text+numeric", config=config, **specs,
