@@ -57,6 +57,7 @@ def test_matching_blocks_on_the_stored_keys(monkeypatch):
         )  # fmt: skip
     monkeypatch.setattr(features, "load_blocks", lambda offers, feats, **kwargs: None)
     monkeypatch.setattr(features, "project", lambda blocks, **kwargs: None)
+    monkeypatch.setattr(features, "raw_vectors", lambda offers, **kwargs: None)
     monkeypatch.setattr(features, "resolve_encoders", lambda *args: (None, None))
     with pytest.raises(RuntimeError, match="stop"):
         matching_service.match(query_shop="a", index_shop="b", features="text", plot=False)

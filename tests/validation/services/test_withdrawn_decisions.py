@@ -153,8 +153,8 @@ def test_withdrawal_rule():
     assert withdrawals.withdrawal_reason(run_id=1, acceptances=[]) is None
 
 
-def test_a_reused_decision_is_withdrawn_too(cfg, validators):
-    """Run 2 reused run 1's automatic q0 -> i0-1; validators overrule it afterwards."""
+def q0_first(cfg):
+    """Four synthetic queries, no gold: q0's top candidate i0-1 at 0.95, every other at 0.1."""
     cfg.gold_pool_size = 0
     cfg.save()
     run = create_synthetic_run(n_queries=4, seed=7)
@@ -162,6 +162,12 @@ def test_a_reused_decision_is_withdrawn_too(cfg, validators):
     i01 = offer(run, "index_shop", "i0-1")
     Candidate.objects.filter(run=run).update(similarity=0.1)
     Candidate.objects.filter(run=run, query_offer=q0, rank=1).update(similarity=0.95)
+    return run, q0, q1, i01
+
+
+def test_a_reused_decision_is_withdrawn_too(cfg, validators):
+    """Run 2 reused run 1's automatic q0 -> i0-1; validators overrule it afterwards."""
+    run, q0, q1, i01 = q0_first(cfg)
     route_run(run=run, accept=0.9, review=0.5)
     second: MatchRun = rerun(run)
     route_run(run=second, accept=0.9, review=0.5)
@@ -185,13 +191,7 @@ def clash_in_one_run(cfg):
     """Run 1 auto-accepts q0 and q1 (one shop) to the same index offer i0-1: the second
     acceptance is held back as a product conflict, and routing puts its question in the same run
     as a conflict row (the query is i0-1, the offers shown q0 and q1)."""
-    cfg.gold_pool_size = 0
-    cfg.save()
-    run = create_synthetic_run(n_queries=4, seed=7)
-    q0, q1 = offer(run, "query_shop", "q0"), offer(run, "query_shop", "q1")
-    i01 = offer(run, "index_shop", "i0-1")
-    Candidate.objects.filter(run=run).update(similarity=0.1)
-    Candidate.objects.filter(run=run, query_offer=q0, rank=1).update(similarity=0.95)
+    run, q0, q1, i01 = q0_first(cfg)
     Candidate.objects.filter(run=run, query_offer=q1, rank=1).update(
         candidate_offer=i01, similarity=0.93
     )
