@@ -7,7 +7,7 @@ Unlike Fleiss' kappa it accepts a different number of judgements per row, which 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,6 +39,30 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence]) -> float:
                 if i != j:
                     np.add.at(pairs, (arr[:, i], arr[:, j]), 1)
         o += pairs / (m - 1)
+    return _alpha_of_coincidences(o)
+
+
+def krippendorff_alpha_nominal_pairs(pairs: Mapping[tuple[Hashable, Hashable], int]) -> float:
+    """:func:`krippendorff_alpha_nominal` of units of two values each, given as counts: how
+    many units received each (first value, second value). Equal, to the last bit, to
+    ``krippendorff_alpha_nominal`` of the units themselves (the same integer coincidences), so
+    a database can count the pairs instead of handing over every unit."""
+    pairs = {ab: n for ab, n in pairs.items() if n}
+    if not pairs:
+        return math.nan
+    values = sorted({v for ab in pairs for v in ab}, key=str)
+    index = {v: i for i, v in enumerate(values)}
+    counts = np.zeros((len(values), len(values)), dtype=np.int64)
+    for (a, b), n in pairs.items():  # both orders of the unit's two values, n times
+        counts[index[a], index[b]] += n
+        counts[index[b], index[a]] += n
+    o = np.zeros((len(values), len(values)))
+    o += counts / 1
+    return _alpha_of_coincidences(o)
+
+
+def _alpha_of_coincidences(o: np.ndarray) -> float:
+    """Alpha of a coincidence matrix ``o`` (values x values)."""
     n_c = o.sum(axis=1)
     n = n_c.sum()
     d_o = (n - np.trace(o)) / n

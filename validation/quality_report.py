@@ -2,25 +2,26 @@
 of single judgements, per-validator accuracy, agreement, votes per decided row, and predicted vs
 observed precision of the review band (the numbers: validation/quality.py).
 
-Rows come in two forms: :class:`~validation.quality.RowFacts` for every row with an active
-judgement, and :class:`RowGroup` counts for the rows without one (open rows nobody has judged,
-and rows decided or closed with no active judgement), by kind, status, truth and how their
-decision relates to the truth. Every figure of the report is a count or a function of counts
-of such rows (their order never matters), so a group of ``n`` rows weighs exactly as ``n``
-facts would. At the paper's scale most of a run's ~45,000 rows are of the second kind;
-counting them in the database instead of loading each one keeps the quality page fast.
+Every figure of the report is a count or a function of counts (their order never matters), so
+the report reads the run as counts only (:func:`report_of_counts`): its rows as
+:class:`RowGroup` s, by kind, status, truth and how their decision relates to the truth, and
+its active judgements as validation/vote_counts.py's VoteCounts. A group of ``n`` rows weighs
+exactly as ``n`` rows would. The database counts both (validation/selectors/quality.py and
+quality_votes.py): at the paper's scale a run has ~45,000 rows and ~100,000 judgements, and
+loading each one was most of the quality page's time. :func:`report` gives the same report of
+row and judgement facts, counted here one by one.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from validation import agreement, quality
+from validation import agreement, quality, vote_counts
 
 # how a grouped row's decision relates to its truth (RowGroup.decision)
 PENDING, NONE, ANSWER, OTHER = "", "none", "answer", "other"
@@ -28,10 +29,9 @@ PENDING, NONE, ANSWER, OTHER = "", "none", "answer", "other"
 
 @dataclass(frozen=True)
 class RowGroup:
-    """``n`` rows without an active judgement, with the same kind, status, truth and class of
-    decision: ``decision`` is :data:`PENDING` (no decision), :data:`NONE` ("none"),
-    :data:`ANSWER` (the true candidate: truth "match" and the decision is its offer) or
-    :data:`OTHER` (any other candidate)."""
+    """``n`` rows with the same kind, status, truth and class of decision: ``decision`` is
+    :data:`PENDING` (no decision), :data:`NONE` ("none"), :data:`ANSWER` (the true candidate:
+    truth "match" and the decision is its offer) or :data:`OTHER` (any other candidate)."""
 
     kind: str
     status: str
@@ -57,35 +57,46 @@ def _group_code(g: RowGroup) -> int:
     )
 
 
-def _rates_dict(codes: list[int], *, n_boot: int, seed: int) -> dict:
-    rates = quality.confusion(codes).as_dict()
-    rates["std"] = quality.bootstrap_rates(codes, n_boot=n_boot, seed=seed)
+def groups_of(rows: Iterable[quality.RowFacts]) -> list[RowGroup]:
+    """Row facts counted in :class:`RowGroup` s (every figure of the report is the same)."""
+    counts = Counter((r.kind, r.status, r.truth, decision_class(r)) for r in rows)
+    return [
+        RowGroup(kind, status, truth, n=n, decision=decision)
+        for (kind, status, truth, decision), n in counts.items()
+    ]
+
+
+def _rates_dict(counts: Sequence[int], *, n_boot: int, seed: int) -> dict:
+    """Rates and their bootstrap deviations of outcome counts (TP, FN, FP, TN)."""
+    rates = quality.rates_from_counts(*(int(c) for c in counts)).as_dict()
+    rates["std"] = quality.bootstrap_rates(
+        vote_counts.codes_array(counts), n_boot=n_boot, seed=seed
+    )
     return rates
 
 
-def _validators(
-    rows: dict[int, quality.RowFacts], judgements: Sequence[quality.JudgementFacts]
-) -> list[dict]:
-    per_validator: dict[str, list[tuple[int, bool, bool]]] = defaultdict(list)
-    for j in judgements:
-        row = rows[j.row_id]
-        if row.truth == quality.TRUTH_UNKNOWN:
-            continue
-        answer = quality.answer_of(truth=row.truth, truth_offer_id=row.truth_offer_id)
-        per_validator[j.validator].append(
-            (quality.code_of(row, j.choice), j.choice == answer, row.kind == quality.GOLD_ROW)
-        )
+def _validators(votes: vote_counts.VoteCounts) -> list[dict]:
+    per_validator: dict[str, list[tuple[tuple[int, bool, bool], int]]] = defaultdict(list)
+    for (name, code, right, gold), n in votes.by_validator.items():
+        per_validator[name].append(((code, right, gold), n))
     out = []
     for name, items in sorted(per_validator.items()):
-        gold = [ok for _, ok, g in items if g]
-        r = quality.confusion([c for c, _, _ in items])
+        codes = [0, 0, 0, 0]
+        n = right = n_gold = gold_right = 0
+        for (code, ok, gold), m in items:
+            codes[code] += m
+            n += m
+            right += ok * m
+            n_gold += gold * m
+            gold_right += (ok and gold) * m
+        r = quality.rates_from_counts(*codes)
         out.append(
             {
                 "name": name,
-                "n": len(items),
-                "accuracy": sum(ok for _, ok, _ in items) / len(items),
-                "n_gold": len(gold),
-                "gold_accuracy": sum(gold) / len(gold) if gold else None,
+                "n": n,
+                "accuracy": right / n,
+                "n_gold": n_gold,
+                "gold_accuracy": gold_right / n_gold if n_gold else None,
                 "tpr": r.tpr,
                 "fpr": r.fpr,
             }
@@ -96,9 +107,7 @@ def _validators(
 AGREEMENT_MEASURE = "Krippendorff's alpha (nominal), first two judgements of each row"
 
 
-def _agreement(
-    rows: dict[int, quality.RowFacts], judgements: Sequence[quality.JudgementFacts]
-) -> tuple[float, int]:
+def _agreement(votes: vote_counts.VoteCounts) -> tuple[float, int]:
     """Agreement between validators: Krippendorff's alpha (nominal; categories: candidate rank
     or none) over the FIRST TWO judgements of each row, in recorded order.
 
@@ -110,37 +119,10 @@ def _agreement(
     decision (alpha accepts variable numbers of values, Fleiss' kappa does not). Returns alpha
     and the number of rows it is measured on.
     """
-    first_two: dict[int, list[int]] = defaultdict(list)
-    ranks: dict[int, dict[str, int]] = {}  # per row: candidate id (as a choice) -> first rank
-    for j in judgements:
-        if len(first_two[j.row_id]) < 2:
-            rank = ranks.get(j.row_id)
-            if rank is None:
-                rank = ranks[j.row_id] = {}
-                for i, x in enumerate(rows[j.row_id].candidate_ids):
-                    rank.setdefault(str(x), i)
-            first_two[j.row_id].append(rank.get(j.choice, -1))
-    units = [u for u in first_two.values() if len(u) == 2]
-    return agreement.krippendorff_alpha_nominal(units), len(units)
-
-
-def _votes_per_decided_row(
-    rows: Sequence[quality.RowFacts],
-    judgements: Sequence[quality.JudgementFacts],
-    groups: Sequence[RowGroup],
-) -> float | None:
-    decided = {r.pk for r in rows if r.status == quality.DECIDED}
-    n_decided = len(decided) + sum(g.n for g in groups if g.status == quality.DECIDED)
-    if not n_decided:
-        return None
-    return sum(1 for j in judgements if j.row_id in decided) / n_decided
-
-
-def _status_counts(rows: Sequence[quality.RowFacts], groups: Sequence[RowGroup]) -> Counter:
-    counts = Counter(r.status for r in rows)
-    for g in groups:
-        counts[g.status] += g.n
-    return counts
+    return (
+        agreement.krippendorff_alpha_nominal_pairs(votes.first_two),
+        sum(votes.first_two.values()),
+    )
 
 
 def report(
@@ -152,74 +134,73 @@ def report(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict:
+    """:func:`report_of_counts` of row and judgement facts: ``rows`` and ``groups``, the run's
+    review and gold rows, each either as facts (every row with an active judgement must be) or
+    counted in a group; ``judgements``: its active judgements, ordered by row and, within a row,
+    in recorded order."""
+    return report_of_counts(
+        groups=[*groups, *groups_of(rows)],
+        votes=vote_counts.of_facts(rows=rows, judgements=judgements),
+        routing_band_precision=routing_band_precision,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def report_of_counts(
+    *,
+    groups: Sequence[RowGroup],
+    votes: vote_counts.VoteCounts,
+    routing_band_precision: float | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
     """Confusion matrices, per-validator accuracy, agreement (Krippendorff's alpha), votes per
     decided row, predicted and observed precision of one run.
 
-    ``rows`` and ``groups``: the run's review and gold rows, each either as facts (every row
-    with an active judgement must be) or counted in a group (rows without one);
-    ``judgements``: its active judgements, ordered by row and, within a row, in recorded order;
-    ``routing_band_precision``: the review band's top-1 precision on the PR curve, used for
-    P_model when no review row has ground truth.
+    ``groups``: all the run's review and gold rows, counted (:class:`RowGroup`); ``votes``: its
+    active judgements, counted (validation/vote_counts.py); ``routing_band_precision``: the
+    review band's top-1 precision on the PR curve, used for P_model when no review row has
+    ground truth.
     """
-    by_pk = {r.pk: r for r in rows}
-    with_truth = [r for r in rows if r.truth != quality.TRUTH_UNKNOWN]
-    groups_with_truth = [g for g in groups if g.truth != quality.TRUTH_UNKNOWN]
-    decided = [r for r in with_truth if r.status == quality.DECIDED]
-    decided_groups = [g for g in groups_with_truth if g.status == quality.DECIDED]
-    all_codes = [quality.code_of(r, r.decision) for r in decided]
-    gold_codes = [quality.code_of(r, r.decision) for r in decided if r.kind == quality.GOLD_ROW]
-    for g in decided_groups:  # n rows of one outcome each
-        all_codes += [_group_code(g)] * g.n
+    with_truth = [g for g in groups if g.truth != quality.TRUTH_UNKNOWN]
+    decided = [g for g in with_truth if g.status == quality.DECIDED]
+    all_codes, gold_codes = [0, 0, 0, 0], [0, 0, 0, 0]
+    for g in decided:  # n rows of one outcome each
+        all_codes[_group_code(g)] += g.n
         if g.kind == quality.GOLD_ROW:
-            gold_codes += [_group_code(g)] * g.n
+            gold_codes[_group_code(g)] += g.n
     wrong_pick = sum(
-        1
-        for r in decided
-        if r.truth == quality.TRUTH_MATCH
-        and r.decision
-        not in ("none", quality.answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id))
-    ) + sum(
-        g.n
-        for g in decided_groups
-        if g.truth == quality.TRUTH_MATCH and g.decision in (OTHER, PENDING)
+        g.n for g in decided if g.truth == quality.TRUTH_MATCH and g.decision in (OTHER, PENDING)
     )
-    judgement_codes = [
-        quality.code_of(by_pk[j.row_id], j.choice)
-        for j in judgements
-        if by_pk[j.row_id].truth != quality.TRUTH_UNKNOWN
-    ]
-    seconds = [j.seconds_spent for j in judgements]
-    alpha, alpha_rows = _agreement(by_pk, judgements)
+    alpha, alpha_rows = _agreement(votes)
 
     # predicted vs observed precision of the review band
-    review_rows = [r for r in with_truth if r.kind == quality.REVIEW_ROW]
     lr_codes, lr_source = (
-        (gold_codes, "gold rows") if gold_codes else (all_codes, "all rows with ground truth")
+        (gold_codes, "gold rows") if sum(gold_codes) else (all_codes, "all rows with ground truth")
     )
-    band_positive = [r.truth == quality.TRUTH_MATCH for r in review_rows]
-    for g in groups_with_truth:
-        if g.kind == quality.REVIEW_ROW:
-            band_positive += [g.truth == quality.TRUTH_MATCH] * g.n
-    p_model = float(np.mean(band_positive)) if band_positive else None
+    band_positive = np.repeat(
+        [g.truth == quality.TRUTH_MATCH for g in with_truth if g.kind == quality.REVIEW_ROW],
+        [g.n for g in with_truth if g.kind == quality.REVIEW_ROW],
+    ).astype(bool)
+    p_model = float(np.mean(band_positive)) if len(band_positive) else None
     p_model_source = "review rows with ground truth"
     if p_model is None and routing_band_precision is not None:
         p_model = routing_band_precision
         p_model_source = "top-1 precision of the review band on the PR curve"
     predicted, predicted_std = quality.bootstrap_p_hitl(
-        gold_codes=lr_codes,
-        band_positive=band_positive or None,
+        gold_codes=vote_counts.codes_array(lr_codes),
+        band_positive=band_positive if len(band_positive) else None,
         p_model=p_model,
         n_boot=n_boot,
         seed=seed,
     )
     accepted = [
-        r.decision == quality.answer_of(truth=r.truth, truth_offer_id=r.truth_offer_id)
-        for r in review_rows
-        if r.status == quality.DECIDED and r.decision not in ("", "none")
+        g.decision == ANSWER
+        for g in decided
+        if g.kind == quality.REVIEW_ROW and g.decision in (ANSWER, OTHER)
+        for _ in range(g.n)
     ]
-    for g in decided_groups:
-        if g.kind == quality.REVIEW_ROW and g.decision in (ANSWER, OTHER):
-            accepted += [g.decision == ANSWER] * g.n
     observed, observed_std = quality.precision_with_std(accepted, n_boot=n_boot, seed=seed)
     combined = math.sqrt((predicted_std or 0) ** 2 + (observed_std or 0) ** 2)
     agree = (
@@ -227,23 +208,27 @@ def report(
         if any(math.isnan(x) for x in (predicted, observed, combined))
         else abs(predicted - observed) <= 2 * combined
     )
+    n_decided = sum(g.n for g in groups if g.status == quality.DECIDED)
+    by_status: Counter = Counter()
+    for g in groups:
+        by_status[g.status] += g.n
     return {
         "rows": {
-            "with_truth": len(with_truth) + sum(g.n for g in groups_with_truth),
-            "decided_with_truth": len(decided) + sum(g.n for g in decided_groups),
-            "gold_decided": len(gold_codes),
-            "by_status": dict(_status_counts(rows, groups)),
+            "with_truth": sum(g.n for g in with_truth),
+            "decided_with_truth": sum(g.n for g in decided),
+            "gold_decided": sum(gold_codes),
+            "by_status": dict(by_status),
         },
         "aggregated": _rates_dict(all_codes, n_boot=n_boot, seed=seed),
         "aggregated_gold": _rates_dict(gold_codes, n_boot=n_boot, seed=seed),
-        "judgements": _rates_dict(judgement_codes, n_boot=n_boot, seed=seed),
+        "judgements": _rates_dict(votes.code_counts(), n_boot=n_boot, seed=seed),
         "wrong_pick": wrong_pick,
-        "validators": _validators(by_pk, judgements),
+        "validators": _validators(votes),
         "agreement_alpha": alpha,
         "agreement_rows": alpha_rows,
         "agreement_measure": AGREEMENT_MEASURE,
-        "votes_per_decided_row": _votes_per_decided_row(rows, judgements, groups),
-        "median_seconds": float(np.median(seconds)) if seconds else None,
+        "votes_per_decided_row": votes.on_decided / n_decided if n_decided else None,
+        "median_seconds": votes.median_seconds,
         "lr_plus_source": lr_source,
         "p_model": p_model,
         "p_model_source": p_model_source,

@@ -1,5 +1,5 @@
-"""Quality reads: load a run's rows and judgements and hand them to the pure
-quality_report.report and replay.replay."""
+"""Quality reads: count a run's rows and judgements for the pure quality_report.report_of_counts,
+load them for replay.replay."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from matching.models import MatchRun
 from validation import quality, replay, report_text
 from validation import quality_report as report_core
 from validation.models import Judgement, ReviewRow, ReviewSettings, Routing
+from validation.selectors import quality_votes
 
 
 def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
@@ -63,11 +64,6 @@ def judged_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
     return _facts(ReviewRow.objects.filter(_JUDGED, run=run))
 
 
-def voted_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
-    """The facts of the run's rows that have an active judgement (one statement)."""
-    return _facts(ReviewRow.objects.filter(_VOTED, run=run))
-
-
 def _facts(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
     return [
         quality.RowFacts(
@@ -101,13 +97,11 @@ _DECISION_CLASS = Case(
 
 
 def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str, int], list[tuple]]:
-    """One statement over the run's rows: the rows without an active judgement, counted by
-    kind, status, truth and decision class (report_core.RowGroup), all rows by truth source
-    (truth_sources), and a stamp of all rows for the report's cache key (per group of kind,
-    status, truth, decision class, truth source and whether voted: the count, the last id and
-    the sum of the true offers). Decided rows without an active vote (e.g. a run decided in
-    bulk) are counted here too: at the paper's scale that is up to ~45,000 rows whose
-    candidate lists need not be read."""
+    """One statement over the run's rows: the rows counted by kind, status, truth and decision
+    class (report_core.RowGroup), by truth source (truth_sources), and a stamp of all rows for
+    the report's cache key (per group of kind, status, truth, decision class, truth source and
+    whether voted: the count, the last id and the sum of the true offers). At the paper's scale
+    that is ~45,000 rows whose candidate lists need not be read."""
     groups: dict[tuple[str, str, str, str], int] = {}
     sources: dict[str, int] = {}
     counts = (
@@ -132,9 +126,8 @@ def _row_counts(*, run: MatchRun) -> tuple[list[report_core.RowGroup], dict[str,
     for kind, status, truth, decision, source, voted, n, last, offers in counts:
         stamp.append((kind, status, truth, decision, source, bool(voted), n, last, offers))
         sources[source] = sources.get(source, 0) + n
-        if not voted:
-            key = (kind, status, truth, decision)
-            groups[key] = groups.get(key, 0) + n
+        key = (kind, status, truth, decision)
+        groups[key] = groups.get(key, 0) + n
     return (
         [
             report_core.RowGroup(kind, status, truth, n=n, decision=decision)
@@ -218,11 +211,12 @@ def quality_cache_key(
 
 
 def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
-    """The run's quality report (validation/quality_report.py: report), with the run. Rows
-    without an active judgement are counted in the database, not loaded one by one; the report
-    of the rows and judgements goes through Django's cache (:func:`quality_cache_key`: any new
-    judgement, undo, decision or truth gives a new key), so a run whose review is over (45,000
-    voted rows at the paper's scale) is computed once per server process, not on every view."""
+    """The run's quality report (validation/quality_report.py: report_of_counts), with the run.
+    Its rows and its judgements are counted in the database (:func:`_row_counts`,
+    validation/selectors/quality_votes.py), not loaded one by one; the report goes through
+    Django's cache (:func:`quality_cache_key`: any new judgement, undo, decision or truth gives
+    a new key), so a run whose review is over is computed once per server process, not on
+    every view."""
     groups, sources, row_stamp = _row_counts(run=run)
     band_precision = _review_band_precision(run=run)
     key = quality_cache_key(
@@ -230,10 +224,9 @@ def quality_report(*, run: MatchRun, n_boot: int = 1000, seed: int = 0) -> dict:
     )
     report = cache.get(key)
     if report is None:
-        report = report_core.report(
-            rows=voted_row_facts(run=run),
-            judgements=judgement_facts(run=run),
+        report = report_core.report_of_counts(
             groups=groups,
+            votes=quality_votes.vote_counts_of(run=run),
             routing_band_precision=band_precision,
             n_boot=n_boot,
             seed=seed,

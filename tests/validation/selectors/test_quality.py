@@ -121,7 +121,7 @@ def test_cached_report_is_the_uncached_one_and_a_new_judgement_or_undo_or_truth_
 
     first = fresh_and_cached_agree()
     # a hit: the report is not computed again
-    with patch.object(report_core, "report", side_effect=AssertionError("recomputed")):
+    with patch.object(report_core, "report_of_counts", side_effect=AssertionError("recomputed")):
         assert _same(_figures(quality_report(run=run, n_boot=40)), _figures(first))
     # one more vote on a voted row with ground truth: the row stays voted, same status
     row = ReviewRow.objects.filter(run=run, n_judgements__gt=0).exclude(truth="unknown").first()
