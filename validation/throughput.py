@@ -1,8 +1,10 @@
 """Review throughput for admins (plain Python, no ORM): who judged how much, how fast, how well,
 and when the queue will be empty at the current pace.
 
-The selector (validation/selectors/throughput.py) loads the week's active judgements as
-``JudgementFacts`` and a few totals; ``summary`` computes
+The selector (validation/selectors/throughput.py) counts the week's active judgements per
+validator in the database (``ValidatorWeek``: counts and the seconds spent, no rows) and reads a
+few totals; :func:`summary_of_counts` computes from them (:func:`summary` does the same from one
+``JudgementFacts`` per judgement, through :func:`counts_of`):
 
 * per validator: judgements today and this week, median seconds per row this week, gold
   accuracy this week (share of their judgements on gold rows that give the known answer);
@@ -40,6 +42,57 @@ class ValidatorThroughput:
     gold_accuracy: float | None
 
 
+@dataclass(frozen=True)
+class ValidatorWeek:
+    """One validator's judgements of this week, counted."""
+
+    validator: str
+    today: int
+    week: int
+    seconds: Sequence[float]  # seconds_spent of each of the week's judgements
+    n_gold: int  # on gold rows with a known answer
+    gold_right: int  # of those, giving the known answer
+
+
+def _check(*, now: datetime, day_start: datetime, week_start: datetime, pace_window: timedelta):
+    if not week_start <= day_start <= now:
+        raise ValueError("expected week_start <= day_start <= now")
+    if pace_window <= timedelta(0):
+        raise ValueError("pace_window must be positive")
+
+
+def counts_of(
+    judgements: Sequence[JudgementFacts],
+    *,
+    now: datetime,
+    day_start: datetime,
+    week_start: datetime,
+    pace_window: timedelta = timedelta(hours=1),
+) -> tuple[list[ValidatorWeek], int]:
+    """Per-validator counts of this week's judgements, and the judgements in the pace window
+    (``now - pace_window <= created_at <= now``, last week's included)."""
+    per: dict[str, list[JudgementFacts]] = defaultdict(list)
+    for j in judgements:
+        if j.created_at >= week_start:
+            per[j.validator].append(j)
+    weeks = []
+    for name, js in per.items():
+        gold = [j.gold_correct for j in js if j.gold_correct is not None]
+        weeks.append(
+            ValidatorWeek(
+                validator=name,
+                today=sum(1 for j in js if j.created_at >= day_start),
+                week=len(js),
+                seconds=[j.seconds_spent for j in js],
+                n_gold=len(gold),
+                gold_right=sum(gold),
+            )
+        )
+    since = now - pace_window
+    recent = sum(1 for j in judgements if since <= j.created_at <= now)
+    return weeks, recent
+
+
 def summary(
     *,
     judgements: Sequence[JudgementFacts],
@@ -57,43 +110,65 @@ def summary(
     ``total_seconds``: validator-seconds of all active judgements (all time);
     ``accepted_matches``: matches accepted by human decisions (all time).
     """
-    if not week_start <= day_start <= now:
-        raise ValueError("expected week_start <= day_start <= now")
-    if pace_window <= timedelta(0):
-        raise ValueError("pace_window must be positive")
-    per: dict[str, list[JudgementFacts]] = defaultdict(list)
-    for j in judgements:
-        if j.created_at >= week_start:
-            per[j.validator].append(j)
-    validators = []
-    for name, js in sorted(per.items()):
-        gold = [j.gold_correct for j in js if j.gold_correct is not None]
-        validators.append(
-            ValidatorThroughput(
-                name=name,
-                today=sum(1 for j in js if j.created_at >= day_start),
-                week=len(js),
-                median_seconds=statistics.median(j.seconds_spent for j in js),
-                n_gold=len(gold),
-                gold_accuracy=sum(gold) / len(gold) if gold else None,
-            )
+    _check(now=now, day_start=day_start, week_start=week_start, pace_window=pace_window)
+    weeks, recent = counts_of(
+        judgements, now=now, day_start=day_start, week_start=week_start, pace_window=pace_window
+    )
+    return summary_of_counts(
+        validators=weeks,
+        recent=recent,
+        now=now,
+        day_start=day_start,
+        week_start=week_start,
+        open_rows=open_rows,
+        votes_needed=votes_needed,
+        accepted_matches=accepted_matches,
+        total_seconds=total_seconds,
+        pace_window=pace_window,
+    )
+
+
+def summary_of_counts(
+    *,
+    validators: Sequence[ValidatorWeek],
+    recent: int,
+    now: datetime,
+    day_start: datetime,
+    week_start: datetime,
+    open_rows: int,
+    votes_needed: int,
+    accepted_matches: int,
+    total_seconds: float,
+    pace_window: timedelta = timedelta(hours=1),
+) -> dict:
+    """:func:`summary` from the week's counts per validator and the pace window's count."""
+    _check(now=now, day_start=day_start, week_start=week_start, pace_window=pace_window)
+    out = [
+        ValidatorThroughput(
+            name=v.validator,
+            today=v.today,
+            week=v.week,
+            median_seconds=statistics.median(v.seconds) if v.seconds else None,
+            n_gold=v.n_gold,
+            gold_accuracy=v.gold_right / v.n_gold if v.n_gold else None,
         )
-    validators.sort(key=lambda v: (-v.today, -v.week, v.name))
-    since = now - pace_window
-    recent = sum(1 for j in judgements if since <= j.created_at <= now)
+        for v in sorted(validators, key=lambda v: v.validator)
+        if v.week
+    ]
+    out.sort(key=lambda v: (-v.today, -v.week, v.name))
     per_hour = recent / (pace_window.total_seconds() / 3600)
     hours_to_clear = votes_needed / per_hour if per_hour > 0 else None
     if votes_needed == 0:
         hours_to_clear = 0.0
-    all_week = [j.seconds_spent for js in per.values() for j in js]
-    gold_all = [j.gold_correct for js in per.values() for j in js if j.gold_correct is not None]
+    all_week = [x for v in validators for x in v.seconds]
+    n_gold = sum(v.n_gold for v in validators)
     return {
-        "validators": validators,
-        "today": sum(v.today for v in validators),
-        "week": sum(v.week for v in validators),
+        "validators": out,
+        "today": sum(v.today for v in out),
+        "week": sum(v.week for v in out),
         "median_seconds": statistics.median(all_week) if all_week else None,
-        "gold_accuracy": sum(gold_all) / len(gold_all) if gold_all else None,
-        "n_gold": len(gold_all),
+        "gold_accuracy": sum(v.gold_right for v in validators) / n_gold if n_gold else None,
+        "n_gold": n_gold,
         "open_rows": open_rows,
         "votes_needed": votes_needed,
         "pace_per_hour": per_hour,

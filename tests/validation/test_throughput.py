@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from validation import throughput
 from validation.assignment import LeasePolicy
 from validation.models import Judgement, ReviewRow
-from validation.selectors.throughput import throughput_summary
+from validation.selectors.throughput import throughput_summary, week_start_of
 from validation.services import leasing
 from validation.services import review as services
 from validation.services.routing import route_run
@@ -112,6 +114,68 @@ def test_selector_counts_the_database(run, validators, cfg):
     assert out["votes_needed"] == sum(r.judgements_needed - r.n_judgements for r in open_rows)
     assert out["pace_per_hour"] == 6
     assert out["hours_to_clear"] == pytest.approx(out["votes_needed"] / 6)
+
+
+def test_selector_counts_equal_the_summary_of_every_judgement(run, validators, cfg):
+    """The counts taken in the database give the figures the pure summary gives from one fact
+    per judgement (today / this week / last week / the pace window, gold rows with a known
+    answer, right or wrong, unknown truth, undone judgements)."""
+    route_run(run=run, accept=None, review=0.0)
+    policy = LeasePolicy(gold_rate=0.0)
+    for v in validators[:4]:
+        for _ in range(5):
+            lease = leasing.lease_next_row(validator=v, policy=policy)
+            services.judge_row(validator=v, lease_id=lease.pk, slot=0)
+    rng = random.Random(11)
+    now = timezone.now()
+    for row in ReviewRow.objects.filter(judgements__isnull=False).distinct():
+        truth = rng.choice(["match", "none", "unknown", "keep"])
+        if truth != "keep":
+            row.kind = ReviewRow.Kind.GOLD
+            row.truth = truth
+            row.truth_offer_id = row.candidate_ids[0] if truth == "match" else None
+            row.save(update_fields=["kind", "truth", "truth_offer_id"])
+    minutes = [5, 50, 59, 90, 60 * 20, 60 * 24 * 3, 60 * 24 * 9]
+    for j in Judgement.objects.select_related("row"):
+        Judgement.objects.filter(pk=j.pk).update(
+            created_at=now - timedelta(minutes=rng.choice(minutes), seconds=rng.random()),
+            seconds_spent=round(rng.uniform(1, 30), 3),
+            choice=rng.choice([str(c) for c in j.row.candidate_ids] + ["none"]),
+            undone_at=now if rng.random() < 0.15 else None,
+        )
+    day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    week_start = week_start_of(day_start)
+    facts = [
+        throughput.JudgementFacts(
+            validator=j.validator.username,
+            created_at=j.created_at,
+            seconds_spent=j.seconds_spent,
+            gold_correct=(
+                None
+                if j.row.kind != ReviewRow.Kind.GOLD or j.row.truth == ReviewRow.Truth.UNKNOWN
+                else j.choice
+                == (str(j.row.truth_offer_id) if j.row.truth == ReviewRow.Truth.MATCH else "none")
+            ),
+        )
+        for j in Judgement.objects.filter(undone_at__isnull=True).select_related("row", "validator")
+    ]
+    assert any(f.gold_correct for f in facts) and any(f.gold_correct is False for f in facts)
+    got = throughput_summary(now=now)
+    want = throughput.summary(
+        judgements=facts,
+        now=now,
+        day_start=day_start,
+        week_start=week_start,
+        open_rows=got["open_rows"],
+        votes_needed=got["votes_needed"],
+        accepted_matches=got["accepted_matches"],
+        total_seconds=sum(f.seconds_spent for f in facts),
+    )
+    assert got["week"] < len(facts)  # last week's judgements are left out
+    assert got["pace_per_hour"] == want["pace_per_hour"] > 0
+    for key in ("validators", "today", "week", "median_seconds", "gold_accuracy", "n_gold"):
+        assert got[key] == want[key], key
+    assert got["seconds_per_accepted_match"] == pytest.approx(want["seconds_per_accepted_match"])
 
 
 def test_throughput_view_is_for_admins(client, run, validators, admin_user):
