@@ -37,31 +37,42 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def scale_shape(n_idx: int, n_q: int, brands: int, rng) -> tuple:
-    """(index, index brand (-1 none), queries, query brand, source row or -1)."""
+def scale_shape(n_idx: int, n_q: int, brands: int, rng, *, photo_brand: str = "field") -> tuple:
+    """(index, index brand (-1 none), queries, query brand, source row or -1).
+
+    ``photo_brand="field"``: both blocks carry the direction of the brand *field* (an offer
+    whose brand field is empty also loses its product's brand in its photo, as match_scale.py
+    makes them); ``"true"``: the image block carries the product's true brand whatever the
+    field says (a photo does not change with the metadata), the text block the field's."""
     weights = 1.0 / np.arange(1, brands + 1)
     weights /= weights.sum()
     idx_brand = rng.choice(brands, size=n_idx, p=weights)
+    idx_true = idx_brand.copy()
     idx_brand[rng.random(n_idx) < 0.10] = -1
     has_match = rng.random(n_q) < 0.6
     source = np.where(has_match, rng.integers(0, n_idx, n_q), -1)
     q_brand = np.where(
         has_match, idx_brand[np.maximum(source, 0)], rng.choice(brands, n_q, p=weights)
     )
+    q_true = np.where(has_match, idx_true[np.maximum(source, 0)], q_brand)
     q_brand[~has_match & (rng.random(n_q) < 0.10)] = -1
     q_brand[has_match & (rng.random(n_q) < 0.05)] = -1  # a matched query loses its brand
     # ... or has one while its match (an unbranded index offer) has none: half of those
     gained = has_match & (idx_brand[np.maximum(source, 0)] < 0) & (rng.random(n_q) < 0.5)
     q_brand[gained] = rng.choice(brands, int(gained.sum()), p=weights)
+    if photo_brand == "true":  # the field names the product's real brand when it is filled
+        q_brand[gained] = q_true[gained]
     index_parts, query_parts = [], []
     for dim in (512, 384):
+        photo = photo_brand == "true" and dim == 512
+        q_dir, i_dir = (q_true, idx_true) if photo else (q_brand, idx_brand)
         brand_dirs = rng.standard_normal((brands + 1, dim), dtype=np.float32)
         prod = rng.standard_normal((n_idx, dim), dtype=np.float32)
         fresh = rng.standard_normal((n_q, dim), dtype=np.float32)
         qv = np.where(has_match[:, None], prod[np.maximum(source, 0)], fresh)
         qv += 0.8 * rng.standard_normal(qv.shape, dtype=np.float32)
-        qv += 0.7 * brand_dirs[q_brand]
-        prod += 0.7 * brand_dirs[idx_brand]
+        qv += 0.7 * brand_dirs[q_dir]
+        prod += 0.7 * brand_dirs[i_dir]
         index_parts.append(_unit(prod))
         query_parts.append(_unit(qv))
     index = _unit(np.hstack(index_parts))
@@ -135,6 +146,12 @@ def main() -> None:
     p.add_argument("--vectors", help="real vectors (.npy) instead of synthetic ones")
     p.add_argument("--max-queries", type=int, default=5000, help="queries per search (sampled)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--photo-brand",
+        choices=("field", "true"),
+        default="field",
+        help="scale shape: image vectors carry the brand field's direction, or the true brand's",
+    )
     p.add_argument("--no-search", action="store_true", help="skip the end-to-end search()")
     p.add_argument("--min-comparisons", type=int, default=None, help="ivf_min_comparisons")
     args = p.parse_args()
@@ -155,9 +172,9 @@ def main() -> None:
         shape = f"real vectors {args.vectors}"
     elif args.shape == "scale":
         index, idx_brand, queries, q_brand, source = scale_shape(
-            args.index, args.queries, args.brands, rng
+            args.index, args.queries, args.brands, rng, photo_brand=args.photo_brand
         )
-        shape = "match_scale shape (896 dims)"
+        shape = f"match_scale shape (896 dims; photos carry the brand {args.photo_brand})"
     else:
         index, idx_brand, queries, q_brand, source = retrieval_shape(args.index, args.queries, rng)
         shape = "retrieval_scaling shape (192 dims)"

@@ -99,10 +99,12 @@ def setup(args) -> dict:
     # products: every index offer is its own product; `in_index` of the queries copy one
     n_idx, n_q = args.index, args.queries
     idx_brand = rng.choice(args.brands, size=n_idx, p=weights)
+    idx_true = idx_brand.copy()  # the product's brand, whatever the seller filled in
     idx_brand[rng.random(n_idx) < args.unbranded] = -1
     has_match = rng.random(n_q) < args.in_index
     source = rng.integers(0, n_idx, size=n_q)  # the index offer whose product a query shares
     q_brand = np.where(has_match, idx_brand[source], rng.choice(args.brands, size=n_q, p=weights))
+    q_true = np.where(has_match, idx_true[source], q_brand)
     q_brand[(~has_match) & (rng.random(n_q) < args.unbranded)] = -1
     # a matched query loses its brand as often as any offer
     q_brand[has_match & (rng.random(n_q) < args.unbranded / 2)] = -1
@@ -153,7 +155,12 @@ def setup(args) -> dict:
         dim = encoder.dim
         brand_dirs = rng.standard_normal((args.brands + 1, dim)).astype(np.float32)
         product_dirs = rng.standard_normal((n_idx, dim), dtype=np.float32)
-        for prefix, pks, brands in (("i", idx_pks, idx_brand), ("q", q_pks, q_brand)):
+        # --photo-brand true: the photo carries the product's true brand (an empty brand field
+        # does not change a picture); the title (text) loses it with the field
+        photo = args.photo_brand == "true" and kind == "image"
+        sides = (("i", idx_pks, idx_true if photo else idx_brand),
+                 ("q", q_pks, q_true if photo else q_brand))  # fmt: skip
+        for prefix, pks, brands in sides:
             for start in range(0, len(pks), chunk_rows):
                 sl = slice(start, start + chunk_rows)
                 if prefix == "i":
@@ -229,7 +236,11 @@ def stage_match(opts: dict) -> dict:
         query_shop=opts["query_shop"],
         index_shop=opts["index_shop"],
         features="image+text",
-        config=MatchConfig(k=opts["k"]),
+        config=MatchConfig(
+            k=opts["k"],
+            unbranded_index=opts.get("unbranded_index", "flat"),
+            ivf_nprobe=opts.get("ivf_nprobe", MatchConfig.ivf_nprobe),
+        ),
         model=opts.get("model"),
         image_spec=IMAGE_SPEC,
         text_spec=TEXT_SPEC,
@@ -300,6 +311,14 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(flag, type=int, default=default)
     p.add_argument("--zipf", type=float, default=1.0, help="brand size exponent (long tail)")
     p.add_argument("--unbranded", type=float, default=0.10)
+    p.add_argument(
+        "--photo-brand",
+        choices=("field", "true"),
+        default="field",
+        help="image vectors carry the brand field's direction (empty field: the 'unbranded' "
+        "one; the first figures) or the product's true brand (a photo does not change with "
+        "the metadata)",
+    )
     p.add_argument("--in-index", type=float, default=0.6, help="queries with a true match")
     p.add_argument("--noise", type=float, default=0.8, help="query noise vs its product")
     p.add_argument(
@@ -322,6 +341,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--projection", type=int, metavar="DIM", help="match with a random linear "
                    "head to DIM dims (timing of a model run; bench/_random_head.py)")  # fmt: skip
+    p.add_argument("--unbranded-index", choices=("flat", "ivf", "ivf_all"), default="flat",
+                   help="MatchConfig.unbranded_index of the match stage")  # fmt: skip
+    p.add_argument("--ivf-nprobe", type=int, default=8, help="MatchConfig.ivf_nprobe")
     p.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--stage-opts", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -364,7 +386,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             made = setup(args)
         print(f"setup: {json.dumps(made)}", flush=True)
-        opts = {"query_shop": made["query_shop"], "index_shop": made["index_shop"], "k": args.k}
+        opts = {"query_shop": made["query_shop"], "index_shop": made["index_shop"], "k": args.k,
+                "unbranded_index": args.unbranded_index, "ivf_nprobe": args.ivf_nprobe}  # fmt: skip
         if args.projection:
             from _random_head import random_head_model  # bench/ is sys.path[0]
 
