@@ -29,6 +29,20 @@ from validation import quality_report as report_core
 from validation.models import Judgement, ReviewRow, ReviewSettings, Routing
 from validation.selectors import quality_votes
 
+_FIELDS = ("pk", "kind", "status", "truth", "truth_offer_id", "decision")
+
+
+def _fact(pk, kind, status, truth, truth_offer_id, decision, candidate_ids=()) -> quality.RowFacts:
+    return quality.RowFacts(
+        pk=pk,
+        kind=kind,
+        status=status,
+        truth=truth,
+        truth_offer_id=truth_offer_id,
+        decision=decision,
+        candidate_ids=tuple(candidate_ids),
+    )
+
 
 def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
     """The rows' facts for the pure cores, straight from the database as tuples (no model
@@ -37,20 +51,7 @@ def row_facts_of(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
     to a candidate; decoding 45,000 JSON lists was most of the quality page's time); the others
     get ``()``."""
     candidates = dict(qs.filter(n_judgements__gt=0).values_list("pk", "candidate_ids"))
-    return [
-        quality.RowFacts(
-            pk=pk,
-            kind=kind,
-            status=status,
-            truth=truth,
-            truth_offer_id=truth_offer_id,
-            decision=decision,
-            candidate_ids=tuple(candidates.get(pk, ())),
-        )
-        for pk, kind, status, truth, truth_offer_id, decision in qs.values_list(
-            "pk", "kind", "status", "truth", "truth_offer_id", "decision"
-        )
-    ]
+    return [_fact(*t, candidates.get(t[0], ())) for t in qs.values_list(*_FIELDS)]
 
 
 # rows with an active judgement (n_judgements counts them) or a decision
@@ -61,26 +62,8 @@ _VOTED = Q(n_judgements__gt=0)
 
 def judged_row_facts(*, run: MatchRun) -> list[quality.RowFacts]:
     """The facts of the run's rows that have a judgement or a decision (one statement)."""
-    return _facts(ReviewRow.objects.filter(_JUDGED, run=run))
-
-
-def _facts(qs: QuerySet[ReviewRow]) -> list[quality.RowFacts]:
-    return [
-        quality.RowFacts(
-            pk=pk,
-            kind=kind,
-            status=status,
-            truth=truth,
-            truth_offer_id=truth_offer_id,
-            decision=decision,
-            candidate_ids=tuple(candidate_ids),
-        )
-        for pk, kind, status, truth, truth_offer_id, decision, candidate_ids in (
-            qs.order_by().values_list(
-                "pk", "kind", "status", "truth", "truth_offer_id", "decision", "candidate_ids"
-            )
-        )
-    ]
+    rows = ReviewRow.objects.filter(_JUDGED, run=run).order_by()
+    return [_fact(*t) for t in rows.values_list(*_FIELDS, "candidate_ids")]
 
 
 # how a row's decision relates to its truth, in SQL: report_core.decision_class
