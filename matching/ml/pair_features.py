@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stage_timer import timed
 from .text_pair_features import TEXT_FEATURE_NAMES, Title, text_pair_features
 from .text_similarity import SparseText, normalise_for_tfidf, pair_dot
 
@@ -135,10 +136,12 @@ def pair_features(
     cand_idx: np.ndarray,
     cand_score: np.ndarray,
     sparse: SparseText | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features of every valid pair of the shortlist: ``(X, q_pos, k_pos)`` with X (n_pairs,
     len(FEATURE_NAMES)) float32 and the pair's (query row, shortlist column). ``sparse``: a
-    TF-IDF already fitted on both sides' texts (fitted here when None)."""
+    TF-IDF already fitted on both sides' texts (fitted here when None). ``timings``: seconds
+    per stage are added to it (:func:`~matching.ml.stage_timer.timed`)."""
     cand_idx = np.asarray(cand_idx, dtype=np.int64)
     score = np.asarray(cand_score, dtype=np.float32)
     valid = cand_idx >= 0
@@ -146,52 +149,62 @@ def pair_features(
     qp_grid = np.broadcast_to(np.arange(nq)[:, None], cand_idx.shape)
     q_pos, k_pos = np.nonzero(valid)
     qp, xp = q_pos, cand_idx[q_pos, k_pos]
-    if sparse is None:
-        sparse = SparseText().fit([*query.texts, *index.texts])
-    tq, tx = sparse.transform(query.texts), sparse.transform(index.texts)
-    tfidf = np.zeros(cand_idx.shape, dtype=np.float32)
-    tfidf[q_pos, k_pos] = pair_dot(tq, tx, qp, xp)
-    cosine = np.full(cand_idx.shape, np.nan, dtype=np.float32)
-    cosine[q_pos, k_pos] = np.einsum(
-        "ij,ij->i", np.asarray(query.vectors)[qp], np.asarray(index.vectors)[xp]
-    )
-    # shortlist-relative columns (order of the shortlist = order of the search score)
-    s = _in_list(score, valid, -np.inf)
-    best = s.max(axis=1, keepdims=True)
-    nxt = np.concatenate([s[:, 1:], np.full((nq, 1), -np.inf, dtype=np.float32)], axis=1)
-    with np.errstate(invalid="ignore"):
-        margin = np.where(np.isfinite(nxt) & np.isfinite(s), s - nxt, 0.0)
-    t = _in_list(tfidf, valid, -np.inf)
-    reciprocal = np.full(len(index.vectors), -np.inf, dtype=np.float32)
-    np.maximum.at(reciprocal, xp, score[q_pos, k_pos])
-    rank = np.zeros(cand_idx.shape, dtype=np.float32) + np.arange(width, dtype=np.float32)
-    del qp_grid
-    lp_q = np.array([_log_price(p) for p in query.prices], dtype=np.float64)
-    lp_x = np.array([_log_price(p) for p in index.prices], dtype=np.float64)
-    sz_q = [frozenset(s_ or ()) for s_ in query.sizes]
-    sz_x = [frozenset(s_ or ()) for s_ in index.sizes]
-    code_q = [_codes(text) for text in query.texts]
-    code_x = [_codes(text) for text in index.texts]
-    code = np.array([_jaccard(code_q[i], code_x[j]) for i, j in zip(qp, xp, strict=True)])
-    code_conflict = np.where(np.isnan(code), np.nan, (code == 0).astype(np.float64))
-    both = [
-        (query.categories[i] or "", index.categories[j] or "") for i, j in zip(qp, xp, strict=True)
-    ]
-    same_cat = np.array([np.nan if not a or not b else float(a == b) for a, b in both])
-    n_images = (
-        np.full(len(qp), np.nan)
-        if query.n_images is None or index.n_images is None
-        else np.asarray(query.n_images)[qp] + np.asarray(index.n_images)[xp]
-    )
+    with timed(timings, "tfidf"):
+        if sparse is None:
+            sparse = SparseText().fit([*query.texts, *index.texts])
+        tq, tx = sparse.transform(query.texts), sparse.transform(index.texts)
+        tfidf = np.zeros(cand_idx.shape, dtype=np.float32)
+        tfidf[q_pos, k_pos] = pair_dot(tq, tx, qp, xp)
+    with timed(timings, "dots"):
+        cosine = np.full(cand_idx.shape, np.nan, dtype=np.float32)
+        cosine[q_pos, k_pos] = np.einsum(
+            "ij,ij->i", np.asarray(query.vectors)[qp], np.asarray(index.vectors)[xp]
+        )
+        image_dot = _row_dot(query.image, index.image, qp, xp)
+        text_dot = _row_dot(query.text, index.text, qp, xp)
+    with timed(timings, "shortlist_columns"):
+        # shortlist-relative columns (order of the shortlist = order of the search score)
+        s = _in_list(score, valid, -np.inf)
+        best = s.max(axis=1, keepdims=True)
+        nxt = np.concatenate([s[:, 1:], np.full((nq, 1), -np.inf, dtype=np.float32)], axis=1)
+        with np.errstate(invalid="ignore"):
+            margin = np.where(np.isfinite(nxt) & np.isfinite(s), s - nxt, 0.0)
+        t = _in_list(tfidf, valid, -np.inf)
+        reciprocal = np.full(len(index.vectors), -np.inf, dtype=np.float32)
+        np.maximum.at(reciprocal, xp, score[q_pos, k_pos])
+        rank = np.zeros(cand_idx.shape, dtype=np.float32) + np.arange(width, dtype=np.float32)
+        del qp_grid
+    with timed(timings, "brand"):
+        brand = _brand_scores(query.brand_keys, index.brand_keys, qp, xp)
+    with timed(timings, "offer_columns"):
+        lp_q = np.array([_log_price(p) for p in query.prices], dtype=np.float64)
+        lp_x = np.array([_log_price(p) for p in index.prices], dtype=np.float64)
+        sz_q = [frozenset(s_ or ()) for s_ in query.sizes]
+        sz_x = [frozenset(s_ or ()) for s_ in index.sizes]
+        code_q = [_codes(text) for text in query.texts]
+        code_x = [_codes(text) for text in index.texts]
+        code = np.array([_jaccard(code_q[i], code_x[j]) for i, j in zip(qp, xp, strict=True)])
+        code_conflict = np.where(np.isnan(code), np.nan, (code == 0).astype(np.float64))
+        both = [
+            (query.categories[i] or "", index.categories[j] or "")
+            for i, j in zip(qp, xp, strict=True)
+        ]
+        same_cat = np.array([np.nan if not a or not b else float(a == b) for a, b in both])
+        n_images = (
+            np.full(len(qp), np.nan)
+            if query.n_images is None or index.n_images is None
+            else np.asarray(query.n_images)[qp] + np.asarray(index.n_images)[xp]
+        )
+        sizes = np.array([_jaccard(sz_q[i], sz_x[j]) for i, j in zip(qp, xp, strict=True)])
     columns = [
         score[q_pos, k_pos],
         cosine[q_pos, k_pos],
-        _row_dot(query.image, index.image, qp, xp),
-        _row_dot(query.text, index.text, qp, xp),
+        image_dot,
+        text_dot,
         tfidf[q_pos, k_pos],
-        _brand_scores(query.brand_keys, index.brand_keys, qp, xp),
+        brand,
         np.abs(lp_q[qp] - lp_x[xp]),
-        np.array([_jaccard(sz_q[i], sz_x[j]) for i, j in zip(qp, xp, strict=True)]),
+        sizes,
         same_cat,
         code,
         code_conflict,
@@ -202,8 +215,9 @@ def pair_features(
         reciprocal[xp] - score[q_pos, k_pos],
         n_images,
     ]
-    titles_q = [Title.of(text) for text in query.texts]
-    titles_x = {int(j): Title.of(index.texts[j]) for j in np.unique(xp)}
-    text_x = text_pair_features(titles_q, titles_x, qp, xp)
+    with timed(timings, "title"):
+        titles_q = [Title.of(text) for text in query.texts]
+        titles_x = {int(j): Title.of(index.texts[j]) for j in np.unique(xp)}
+        text_x = text_pair_features(titles_q, titles_x, qp, xp)
     x = np.column_stack([*(np.asarray(c, dtype=np.float32) for c in columns), text_x])
     return x, q_pos, k_pos

@@ -31,6 +31,7 @@ from matching.ml.match_config import MatchConfig
 from matching.ml.one_to_one import final_ranking
 from matching.ml.pair_features import Side, pair_features
 from matching.ml.retrieval import SearchResult
+from matching.ml.stage_timer import timed
 from matching.ml.text_similarity import SparseText
 from matching.ml.training import TrainConfig
 
@@ -113,18 +114,30 @@ def rank(
 
 
 def search(
-    discriminator: ml_disc.Discriminator, config: MatchConfig, query: Side, index: Side
+    discriminator: ml_disc.Discriminator,
+    config: MatchConfig,
+    query: Side,
+    index: Side,
+    *,
+    timings: dict[str, float] | None = None,
 ) -> SearchResult:
-    """The match search with the discriminator: shortlist, score every pair, rank."""
-    short = shortlists(config, query, index)
+    """The match search with the discriminator: shortlist, score every pair, rank.
+    ``timings``: seconds per stage are added to it (shortlist, the pair features' stages,
+    predict, rank)."""
+    with timed(timings, "shortlist"):
+        short = shortlists(config, query, index)
     x, q_pos, k_pos = pair_features(
-        query=query, index=index, cand_idx=short.indices, cand_score=short.similarities
+        query=query,
+        index=index,
+        cand_idx=short.indices,
+        cand_score=short.similarities,
+        timings=timings,
     )
-    prob = ml_disc.scatter(
-        short.indices.shape, q_pos, k_pos, discriminator.predict(x, list_ids=q_pos)
-    )
-    cosines = short.cosines if short.cosines is not None else short.similarities
-    indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
+    p = discriminator.predict(x, list_ids=q_pos, timings=timings)
+    with timed(timings, "rank"):
+        prob = ml_disc.scatter(short.indices.shape, q_pos, k_pos, p)
+        cosines = short.cosines if short.cosines is not None else short.similarities
+        indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
     return SearchResult(
         indices=indices,
         similarities=sims,
@@ -317,19 +330,22 @@ def train_out_of_fold(
         return None, None, f"no discriminator: {error}"
     everything = np.arange(len(offers))
     pairs = PairSet()
+    seconds: dict[str, float] = {}
     for held in folds:
         keep = np.setdiff1d(everything, held)
-        result = ml_training.train_projection(
-            features=x_all[keep],
-            product_ids=[labels[i] for i in keep],
-            config=train_config,
-            hard_negatives=ml_labels.restrict_negatives(hard_negatives, keep),
-        )
-        full = side(offers, blocks, result.head.project(x_all))
-        collect(
-            pairs, offers=offers, full=full, held=held, keep=keep, config=config,
-            pids=list(labels), known=list(known),
-        )  # fmt: skip
+        with timed(seconds, "seconds_fold_projections"):
+            result = ml_training.train_projection(
+                features=x_all[keep],
+                product_ids=[labels[i] for i in keep],
+                config=train_config,
+                hard_negatives=ml_labels.restrict_negatives(hard_negatives, keep),
+            )
+            full = side(offers, blocks, result.head.project(x_all))
+        with timed(seconds, "seconds_shortlists_and_features"):
+            collect(
+                pairs, offers=offers, full=full, held=held, keep=keep, config=config,
+                pids=list(labels), known=list(known),
+            )  # fmt: skip
     discriminator, inputs, note = fit(
         pairs,
         config=config,
@@ -338,4 +354,6 @@ def train_out_of_fold(
         folds=n_folds,
         stacked=train_config.discriminator_stacked,
     )
+    if discriminator is not None:
+        discriminator.info.update(seconds)
     return discriminator, inputs, f"{note}; out-of-fold over {n_folds} projections"
