@@ -86,7 +86,11 @@ class SparseText:
         return self
 
     def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
-        """:meth:`transform` of texts already normalised (:func:`normalise_all`)."""
+        """:meth:`transform` of texts already normalised (:func:`normalise_all`); no texts give
+        an empty matrix (scikit-learn refuses zero rows)."""
+        if not len(normalised):
+            width = sum(len(block.vocabulary) for block in self._blocks)
+            return sp.csr_matrix((0, width), dtype=np.float32)
         words = _WordCounts(normalised)
         half = math.sqrt(0.5)
         blocks = [block.transform(words) * half for block in self._blocks]

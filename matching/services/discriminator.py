@@ -64,8 +64,12 @@ def shortlist_config(config: MatchConfig) -> MatchConfig:
     return replace(config, k=max(config.k, ml_disc.DISCRIMINATOR_WIDTH), one_to_one=False)
 
 
-def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
-    """The match service's search (``config`` resolved), :func:`shortlist_config` wide."""
+def shortlists(
+    config: MatchConfig, query: Side, index: Side, *, sparse: SparseText | None = None
+) -> SearchResult:
+    """The match service's search (``config`` resolved), :func:`shortlist_config` wide.
+    ``sparse``: the TF-IDF fitted on both sides' texts, when the caller has one (the pair
+    features use the same)."""
     with_texts = bool(config.text_weight)
     return ml_retrieval.search(
         query_vecs=query.vectors,
@@ -75,6 +79,7 @@ def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
         index_keys=list(index.brand_keys),
         query_texts=list(query.texts) if with_texts else None,
         index_texts=list(index.texts) if with_texts else None,
+        sparse=sparse,
     )
 
 
@@ -124,13 +129,16 @@ def search(
     """The match search with the discriminator: shortlist, score every pair, rank.
     ``timings``: seconds per stage are added to it (shortlist, the pair features' stages,
     predict, rank)."""
+    with timed(timings, "tfidf_fit"):  # one TF-IDF for the search and the pair features
+        sparse = SparseText().fit([*query.texts, *index.texts])
     with timed(timings, "shortlist"):
-        short = shortlists(config, query, index)
+        short = shortlists(config, query, index, sparse=sparse)
     x, q_pos, k_pos = pair_features(
         query=query,
         index=index,
         cand_idx=short.indices,
         cand_score=short.similarities,
+        sparse=sparse,
         timings=timings,
     )
     p = discriminator.predict(x, list_ids=q_pos, timings=timings)
@@ -190,7 +198,8 @@ def collect(
         if not q_rows or not x_rows:
             continue
         q_side, x_side = full.subset(q_rows), full.subset(x_rows)
-        short = shortlists(config, q_side, x_side)
+        sparse = SparseText().fit([*q_side.texts, *x_side.texts])
+        short = shortlists(config, q_side, x_side, sparse=sparse)
         idx, score = short.indices, short.similarities
         x_pids = np.array([pids[i] or "" for i in x_rows], dtype=object)
         q_pids = np.array([pids[i] or "" for i in q_rows], dtype=object)
@@ -203,7 +212,6 @@ def collect(
         groups = np.array(
             [p or f"offer-{offers[i].pk}" for p, i in zip(q_pids, q_rows, strict=True)]
         )
-        sparse = SparseText().fit([*q_side.texts, *x_side.texts])
         x1, qp1, kp1 = pair_features(
             query=q_side, index=x_side, cand_idx=idx, cand_score=score, sparse=sparse
         )
