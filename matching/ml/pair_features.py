@@ -166,9 +166,9 @@ def pair_features(
             norm_q, norm_x = normalise_all(query.texts), normalise_all(index.texts)
             sparse = SparseText().fit_normalised([*norm_q, *norm_x])
             norm_q, norm_x = [norm_q[i] for i in uq], [norm_x[j] for j in ux]
-        else:
-            norm_q = normalise_all([query.texts[i] for i in uq])
-            norm_x = normalise_all([index.texts[j] for j in ux])
+        else:  # the fit has normalised them already
+            norm_q = sparse.normalised([query.texts[i] for i in uq])
+            norm_x = sparse.normalised([index.texts[j] for j in ux])
         tq, tx = sparse.transform_normalised(norm_q), sparse.transform_normalised(norm_x)
         tfidf = np.zeros(cand_idx.shape, dtype=np.float32)
         tfidf[q_pos, k_pos] = pair_dot(tq, tx, qi, xi)

@@ -7,6 +7,7 @@ matching search mixes it into the cosine as ``(1 - text_weight) * cos + text_wei
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -60,13 +61,25 @@ class SparseText:
     def __init__(self, *, canonical: bool = False) -> None:
         self.canonical = canonical
         self._blocks: list[_TermBlock] = []
+        self._memo: dict[str | None, str] = {}  # text -> what _normalise made of it
+        self._fit_words: _WordCounts | None = None
+        self._fit_rows: dict[str, int] = {}  # normalised text -> its row of _fit_words
 
     def _normalise(self, texts: Sequence[str | None]) -> list[str]:
-        if self.canonical:
-            from .text_normalise import canonical_title
+        memo = self._memo
+        new = [t for t in dict.fromkeys(texts) if t not in memo]
+        if new:
+            if self.canonical:
+                from .text_normalise import canonical_title
 
-            texts = [canonical_title(t) for t in texts]
-        return normalise_all(texts)
+                memo.update(zip(new, normalise_all([canonical_title(t) for t in new]), strict=True))
+            else:
+                memo.update(zip(new, normalise_all(new), strict=True))
+        return [memo[t] for t in texts]
+
+    def normalised(self, texts: Sequence[str | None]) -> list[str]:
+        """:func:`normalise_for_tfidf` of ``texts`` (remembered from the fit when it saw them)."""
+        return normalise_all(texts) if self.canonical else self._normalise(texts)
 
     def fit(self, texts: Sequence[str | None]) -> SparseText:
         return self.fit_normalised(self._normalise(texts))
@@ -83,6 +96,8 @@ class SparseText:
             _TermBlock.fit(words, analyzer=_analyzer("char_wb")),
             _TermBlock.fit(words, analyzer=_analyzer("word")),
         ]
+        self._fit_words = words
+        self._fit_rows = {text: i for i, text in enumerate(normalised)}
         return self
 
     def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
@@ -91,7 +106,13 @@ class SparseText:
         if not len(normalised):
             width = sum(len(block.vocabulary) for block in self._blocks)
             return sp.csr_matrix((0, width), dtype=np.float32)
-        words = _WordCounts(normalised)
+        rows = np.fromiter(
+            (self._fit_rows.get(t, -1) for t in normalised), dtype=np.int64, count=len(normalised)
+        )
+        if self._fit_words is not None and (rows >= 0).all():  # texts the fit has split already
+            words = self._fit_words.rows(rows)
+        else:
+            words = _WordCounts(normalised)
         half = math.sqrt(0.5)
         blocks = [block.transform(words) * half for block in self._blocks]
         return sp.csr_matrix(sp.hstack(blocks, format="csr"), dtype=np.float32)
@@ -103,8 +124,12 @@ def char_wb_terms(word: str) -> list[str]:
     characters ends with itself as the last n-gram (``_char_wb_ngrams`` in
     ``sklearn.feature_extraction.text``)."""
     w = f" {word} "
-    size = len(w)
-    return [w[i : i + n] for n in range(2, min(size, 5) + 1) for i in range(size - n + 1)]
+    return list(map(w.__getitem__, _windows(len(w))))
+
+
+@functools.cache
+def _windows(size: int) -> tuple[slice, ...]:
+    return tuple(slice(i, i + n) for n in range(2, min(size, 5) + 1) for i in range(size - n + 1))
 
 
 _WORD_TOKEN = re.compile(r"(?u)\b\w+\b")
@@ -136,6 +161,12 @@ class _WordCounts:
         )
         self.matrix.sum_duplicates()
 
+    def rows(self, rows: np.ndarray) -> _WordCounts:
+        """These texts only (same words, so the same rows of a block's ``terms``)."""
+        out = object.__new__(_WordCounts)
+        out.words, out.matrix = self.words, self.matrix[rows]
+        return out
+
 
 def _term_rows(analysed: list[list[str]], vocabulary: dict[str, int]) -> sp.csr_matrix:
     """(words x vocabulary) term counts of analysed words; terms not in ``vocabulary`` are
@@ -166,6 +197,7 @@ class _TermBlock:
         self.analyzer = analyzer
         self.vocabulary = vocabulary
         self.terms = terms
+        self.words = words
         self.word_rows = {word: i for i, word in enumerate(words)}
         self.tfidf = TfidfTransformer(sublinear_tf=True)
 
@@ -192,6 +224,8 @@ class _TermBlock:
 
     def counts(self, words: _WordCounts) -> sp.csr_matrix:
         """The document-term counts (float32, canonical CSR) of ``CountVectorizer.transform``."""
+        if words.words is self.words:  # texts of the fit: its words, in its order
+            return _canonical(words.matrix @ self.terms)
         rows = np.fromiter(
             (self.word_rows.get(w, -1) for w in words.words), dtype=np.int64, count=len(words.words)
         )
@@ -201,16 +235,21 @@ class _TermBlock:
             extra = _term_rows([self.analyzer(words.words[i]) for i in new], self.vocabulary)
             rows[new] = terms.shape[0] + np.arange(len(new))
             terms = sp.vstack([terms, extra], format="csr")
-        counts = sp.csr_matrix(words.matrix @ terms[rows])
-        counts.eliminate_zeros()
-        counts.sort_indices()
-        out = sp.csr_matrix(counts, dtype=np.float32)
-        out.indices = out.indices.astype(np.int32, copy=False)
-        out.indptr = out.indptr.astype(np.int32, copy=False)
-        return out
+        return _canonical(words.matrix @ terms[rows])
 
     def transform(self, words: _WordCounts) -> sp.csr_matrix:
         return self.tfidf.transform(self.counts(words), copy=False)
+
+
+def _canonical(product) -> sp.csr_matrix:
+    """Integer counts as ``CountVectorizer`` gives them: float32, no zeros, sorted columns."""
+    counts = sp.csr_matrix(product)
+    counts.eliminate_zeros()
+    counts.sort_indices()
+    out = sp.csr_matrix(counts, dtype=np.float32)
+    out.indices = out.indices.astype(np.int32, copy=False)
+    out.indptr = out.indptr.astype(np.int32, copy=False)
+    return out
 
 
 def pair_dot(
