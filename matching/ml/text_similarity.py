@@ -136,7 +136,10 @@ _WORD_TOKEN = re.compile(r"(?u)\b\w+\b")
 
 
 def word_terms(word: str) -> list[str]:
-    """scikit-learn's word tokens (``token_pattern=r"(?u)\\b\\w+\\b"``) of one word."""
+    """scikit-learn's word tokens (``token_pattern=r"(?u)\\b\\w+\\b"``) of one word: the word
+    itself when all its characters are word characters (``\\w`` is ``str.isalnum`` or ``_``)."""
+    if word.isalnum() or word.replace("_", "0").isalnum():
+        return [word]
     return _WORD_TOKEN.findall(word)
 
 

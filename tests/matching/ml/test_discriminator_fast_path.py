@@ -62,7 +62,9 @@ def test_word_analyzers_are_sklearns() -> None:
 
     char = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False)
     word = CountVectorizer(token_pattern=r"(?u)\b\w+\b", lowercase=False)
-    for w in ["a", "ab", "abc", "abcd", "abcde", "abcdefgh", "ü", "straße", "a_b", "12345"]:
+    words = ["a", "ab", "abc", "abcd", "abcde", "abcdefgh", "ü", "straße", "a_b", "12345", "_"]
+    words += ["x²", "½", "٣٤", "a-b", "a.b", "e\u0301", "ǅ", "ⅷ", "__init__", "a'b", "€5"]
+    for w in words:
         assert char_wb_terms(w) == char.build_analyzer()(w), w
         assert Counter(word_terms(w)) == Counter(word.build_analyzer()(w)), w
 
