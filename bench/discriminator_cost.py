@@ -214,19 +214,22 @@ def scale_test(args, config, model) -> list[dict]:
     rows = []
     for n in (len(query.vectors), args.scale):
         q = query if n == len(query.vectors) else replicate(query, n, args.noise)
-        stages: dict[str, float] = {}
-        t = time.perf_counter()
-        discriminator_service.search(disc, match_config, q, index, timings=stages)
-        with_disc = time.perf_counter() - t
-        t = time.perf_counter()
-        matching_service.search_offers(
-            match_config, q.vectors, index.vectors, list(q.brand_keys),
-            list(index.brand_keys), list(q.texts), list(index.texts),
-        )  # fmt: skip
-        without = time.perf_counter() - t
-        rows.append(
-            {"n": n, "with": with_disc, "without": without, "stages": stages, "load": _load()}
-        )
+        best: dict = {}
+        for _ in range(args.repeats):  # the fastest of --repeats, each side on its own
+            stages: dict[str, float] = {}
+            t = time.perf_counter()
+            discriminator_service.search(disc, match_config, q, index, timings=stages)
+            with_disc = time.perf_counter() - t
+            t = time.perf_counter()
+            matching_service.search_offers(
+                match_config, q.vectors, index.vectors, list(q.brand_keys),
+                list(index.brand_keys), list(q.texts), list(index.texts),
+            )  # fmt: skip
+            without = time.perf_counter() - t
+            if not best or with_disc < best["with"]:
+                best.update({"with": with_disc, "stages": stages})
+            best["without"] = min(best.get("without", without), without)
+        rows.append({"n": n, **best, "load": _load()})
     return rows
 
 
@@ -284,7 +287,7 @@ def main() -> None:
         f"{info.get('n_pairs')} pairs"
     )
 
-    print(f"\nmatch, best of {args.repeats}, seconds per 1,000 queries:")
+    print(f"\nmatch, fastest of {args.repeats}, seconds per 1,000 queries:")
     rows = time_matches(args, config, model, specs)
     by = {(r["shop"], r["discriminator"]): r["metrics"] for r in rows}
     for shop in args.query_shop:
@@ -308,7 +311,10 @@ def main() -> None:
     print(f"load average after matching: {_load()}")
 
     if args.scale:
-        print(f"\nscale: {args.query_shop[0]} replicated (noise {args.noise}), per 1,000 queries")
+        print(
+            f"\nscale: {args.query_shop[0]} replicated (noise {args.noise}), the search alone, "
+            f"fastest of {args.repeats}, per 1,000 queries"
+        )
         for r in scale_test(args, config, model):
             print(
                 f"  {r['n']:>7} queries: with {_per_k(r['with'], r['n']):.3f}  without "
