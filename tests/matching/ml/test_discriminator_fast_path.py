@@ -134,10 +134,10 @@ def _same_features(a, b) -> None:
     np.testing.assert_array_equal(a[2], b[2])
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("seed", "chunk"), [(0, 7), (1, 1), (2, 100_000)])
 @pytest.mark.parametrize("raw", [True, False])
-def test_pair_features_are_identical_to_the_reference(seed, raw, monkeypatch) -> None:
-    monkeypatch.setattr(pf, "DOT_CHUNK", 7)  # several blocks of row-wise dots
+def test_pair_features_are_identical_to_the_reference(seed, chunk, raw, monkeypatch) -> None:
+    monkeypatch.setattr(pf, "DOT_CHUNK", chunk)  # blocks of row-wise dots of any size
     ref = _reference()
     rng = np.random.default_rng(seed)
     query = _side(_titles(60, seed=10 + seed), rng, raw=raw)
