@@ -13,8 +13,9 @@ embeddings and the trained model; ``--retrain`` trains again): import the catalo
 shop with the default ``MatchConfig()`` and with ``discriminator=False``, ``--repeats`` times
 each (the fastest repeat counts). Per 1,000 queries: the whole match, its load + project and
 its search, and the discriminator's stages (``MatchRun.metrics["discriminator_seconds"]``:
-shortlist search, TF-IDF, projected / raw dots, shortlist columns, brand scores, per-offer
-columns, title pair features, predict, list features, stacked predict, rank / one-to-one).
+TF-IDF fit (shared with the search), shortlist search, TF-IDF pair dots, projected / raw
+dots, shortlist columns incl. reciprocity, brand scores, per-offer columns, title pair
+features, predict, list features, stacked predict, rank / one-to-one).
 
 ``--scale N``: the match service's discriminator search (``services.discriminator.search``,
 what ``match`` calls) and plain search (``services.matching.search_offers``) on the first
