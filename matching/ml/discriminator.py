@@ -22,6 +22,7 @@ import numpy as np
 
 from .list_features import LIST_FEATURE_NAMES, list_features
 from .pair_features import FEATURE_NAMES
+from .stage_timer import timed
 
 #: Candidates per query the discriminator rescores (the search's shortlist width).
 DISCRIMINATOR_WIDTH = 10
@@ -93,11 +94,17 @@ class Discriminator:
     #: :func:`~matching.ml.list_features.list_features` of its probabilities
     first: object | None = None
 
-    def predict(self, x: np.ndarray, list_ids: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self,
+        x: np.ndarray,
+        list_ids: np.ndarray | None = None,
+        *,
+        timings: dict[str, float] | None = None,
+    ) -> np.ndarray:
         """P(same product) of every pair row (float32). ``x``: columns :data:`FEATURE_NAMES`
         (today's) or this model's ``feature_names`` (a model fitted before features were
         added reads its own columns by name); ``list_ids``: the shortlist (query) of every
-        row, needed by a stacked discriminator."""
+        row, needed by a stacked discriminator; ``timings``: seconds per stage added to it."""
         if x.shape[1] == len(FEATURE_NAMES) and self.feature_names != FEATURE_NAMES:
             missing = sorted(set(self.feature_names) - set(FEATURE_NAMES))
             if missing:
@@ -112,12 +119,16 @@ class Discriminator:
         x = x if self.used is None else x[:, list(self.used)]
         with _limited():
             if self.first is None:
-                return self.classifier.predict_proba(x)[:, 1].astype(np.float32)
+                with timed(timings, "predict"):
+                    return self.classifier.predict_proba(x)[:, 1].astype(np.float32)
             if list_ids is None or len(list_ids) != len(x):
                 raise ValueError("a stacked discriminator needs the shortlist of every pair")
-            p1 = self.first.predict_proba(x)[:, 1]
-            z = np.column_stack([x, list_features(list_ids, p1)])
-            return self.classifier.predict_proba(z)[:, 1].astype(np.float32)
+            with timed(timings, "predict"):
+                p1 = self.first.predict_proba(x)[:, 1]
+            with timed(timings, "list_features"):
+                z = np.column_stack([x, list_features(list_ids, p1)])
+            with timed(timings, "predict_stacked"):
+                return self.classifier.predict_proba(z)[:, 1].astype(np.float32)
 
     def save(self, path: Path) -> None:
         import joblib

@@ -94,10 +94,12 @@ def search(
     index_keys: Sequence[str] | None = None,
     query_texts: Sequence[str | None] | None = None,
     index_texts: Sequence[str | None] | None = None,
+    sparse: SparseText | None = None,
 ) -> SearchResult:
     """``config.k`` best index offers per query, inside brand blocks when
     ``config.brand_threshold`` is set (then ``query_keys`` / ``index_keys``, the
-    :func:`~matching.ml.brands.brand_key` of every offer, are required).
+    :func:`~matching.ml.brands.brand_key` of every offer, are required). ``sparse``: the
+    TF-IDF already fitted on ``[*query_texts, *index_texts]`` (fitted here when None).
 
     ``config.text_weight`` must be resolved (:meth:`MatchConfig.resolved`). Scoring: see the
     module doc (``rescore="none"``, ``one_to_one=False`` and no texts: plain cosine top-k).
@@ -123,7 +125,8 @@ def search(
     if query_texts is not None and index_texts is not None and text_weight > 0:
         if len(query_texts) != nq or len(index_texts) != ni:
             raise ValueError("one text per vector expected")
-        sparse = SparseText().fit([*query_texts, *index_texts])
+        if sparse is None:
+            sparse = SparseText().fit([*query_texts, *index_texts])
         texts = (sparse.transform(query_texts), sparse.transform(index_texts))
 
     def combined(cos: np.ndarray, q_pos: np.ndarray, x_pos: np.ndarray) -> np.ndarray:

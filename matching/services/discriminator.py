@@ -31,6 +31,7 @@ from matching.ml.match_config import MatchConfig
 from matching.ml.one_to_one import final_ranking
 from matching.ml.pair_features import Side, pair_features
 from matching.ml.retrieval import SearchResult
+from matching.ml.stage_timer import timed
 from matching.ml.text_similarity import SparseText
 from matching.ml.training import TrainConfig
 
@@ -63,8 +64,12 @@ def shortlist_config(config: MatchConfig) -> MatchConfig:
     return replace(config, k=max(config.k, ml_disc.DISCRIMINATOR_WIDTH), one_to_one=False)
 
 
-def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
-    """The match service's search (``config`` resolved), :func:`shortlist_config` wide."""
+def shortlists(
+    config: MatchConfig, query: Side, index: Side, *, sparse: SparseText | None = None
+) -> SearchResult:
+    """The match service's search (``config`` resolved), :func:`shortlist_config` wide.
+    ``sparse``: the TF-IDF fitted on both sides' texts, when the caller has one (the pair
+    features use the same)."""
     with_texts = bool(config.text_weight)
     return ml_retrieval.search(
         query_vecs=query.vectors,
@@ -74,6 +79,7 @@ def shortlists(config: MatchConfig, query: Side, index: Side) -> SearchResult:
         index_keys=list(index.brand_keys),
         query_texts=list(query.texts) if with_texts else None,
         index_texts=list(index.texts) if with_texts else None,
+        sparse=sparse,
     )
 
 
@@ -113,18 +119,33 @@ def rank(
 
 
 def search(
-    discriminator: ml_disc.Discriminator, config: MatchConfig, query: Side, index: Side
+    discriminator: ml_disc.Discriminator,
+    config: MatchConfig,
+    query: Side,
+    index: Side,
+    *,
+    timings: dict[str, float] | None = None,
 ) -> SearchResult:
-    """The match search with the discriminator: shortlist, score every pair, rank."""
-    short = shortlists(config, query, index)
+    """The match search with the discriminator: shortlist, score every pair, rank.
+    ``timings``: seconds per stage are added to it (shortlist, the pair features' stages,
+    predict, rank)."""
+    with timed(timings, "tfidf_fit"):  # one TF-IDF for the search and the pair features
+        sparse = SparseText().fit([*query.texts, *index.texts])
+    with timed(timings, "shortlist"):
+        short = shortlists(config, query, index, sparse=sparse)
     x, q_pos, k_pos = pair_features(
-        query=query, index=index, cand_idx=short.indices, cand_score=short.similarities
+        query=query,
+        index=index,
+        cand_idx=short.indices,
+        cand_score=short.similarities,
+        sparse=sparse,
+        timings=timings,
     )
-    prob = ml_disc.scatter(
-        short.indices.shape, q_pos, k_pos, discriminator.predict(x, list_ids=q_pos)
-    )
-    cosines = short.cosines if short.cosines is not None else short.similarities
-    indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
+    p = discriminator.predict(x, list_ids=q_pos, timings=timings)
+    with timed(timings, "rank"):
+        prob = ml_disc.scatter(short.indices.shape, q_pos, k_pos, p)
+        cosines = short.cosines if short.cosines is not None else short.similarities
+        indices, sims, cos = rank(config, short.indices, prob, cosines, short.similarities)
     return SearchResult(
         indices=indices,
         similarities=sims,
@@ -177,7 +198,8 @@ def collect(
         if not q_rows or not x_rows:
             continue
         q_side, x_side = full.subset(q_rows), full.subset(x_rows)
-        short = shortlists(config, q_side, x_side)
+        sparse = SparseText().fit([*q_side.texts, *x_side.texts])
+        short = shortlists(config, q_side, x_side, sparse=sparse)
         idx, score = short.indices, short.similarities
         x_pids = np.array([pids[i] or "" for i in x_rows], dtype=object)
         q_pids = np.array([pids[i] or "" for i in q_rows], dtype=object)
@@ -190,7 +212,6 @@ def collect(
         groups = np.array(
             [p or f"offer-{offers[i].pk}" for p, i in zip(q_pids, q_rows, strict=True)]
         )
-        sparse = SparseText().fit([*q_side.texts, *x_side.texts])
         x1, qp1, kp1 = pair_features(
             query=q_side, index=x_side, cand_idx=idx, cand_score=score, sparse=sparse
         )
@@ -317,19 +338,22 @@ def train_out_of_fold(
         return None, None, f"no discriminator: {error}"
     everything = np.arange(len(offers))
     pairs = PairSet()
+    seconds: dict[str, float] = {}
     for held in folds:
         keep = np.setdiff1d(everything, held)
-        result = ml_training.train_projection(
-            features=x_all[keep],
-            product_ids=[labels[i] for i in keep],
-            config=train_config,
-            hard_negatives=ml_labels.restrict_negatives(hard_negatives, keep),
-        )
-        full = side(offers, blocks, result.head.project(x_all))
-        collect(
-            pairs, offers=offers, full=full, held=held, keep=keep, config=config,
-            pids=list(labels), known=list(known),
-        )  # fmt: skip
+        with timed(seconds, "seconds_fold_projections"):
+            result = ml_training.train_projection(
+                features=x_all[keep],
+                product_ids=[labels[i] for i in keep],
+                config=train_config,
+                hard_negatives=ml_labels.restrict_negatives(hard_negatives, keep),
+            )
+            full = side(offers, blocks, result.head.project(x_all))
+        with timed(seconds, "seconds_shortlists_and_features"):
+            collect(
+                pairs, offers=offers, full=full, held=held, keep=keep, config=config,
+                pids=list(labels), known=list(known),
+            )  # fmt: skip
     discriminator, inputs, note = fit(
         pairs,
         config=config,
@@ -338,4 +362,6 @@ def train_out_of_fold(
         folds=n_folds,
         stacked=train_config.discriminator_stacked,
     )
+    if discriminator is not None:
+        discriminator.info.update(seconds)
     return discriminator, inputs, f"{note}; out-of-fold over {n_folds} projections"

@@ -179,6 +179,7 @@ def _run_match(
         config.discriminator and run.model is not None and bool(run.model.discriminator_path)
     )
     q_blocks = i_blocks = None
+    discriminator_seconds: dict[str, float] = {}
     if use_discriminator:  # it reads the raw blocks too
         q_blocks = feature_rows.load_blocks(queries, feats, **encoders)
         i_blocks = feature_rows.load_blocks(index, feats, **encoders)
@@ -204,6 +205,7 @@ def _run_match(
             config,
             discriminator_service.side(queries, q_blocks, q_vectors),
             discriminator_service.side(index, i_blocks, i_vectors),
+            timings=discriminator_seconds,
         )
     else:
         result = search_offers(
@@ -241,6 +243,8 @@ def _run_match(
     )
     metrics["n_candidates"] = len(rows[0])
     metrics["discriminator"] = use_discriminator
+    if discriminator_seconds:  # the discriminator's part of timings["search"], by stage
+        metrics["discriminator_seconds"] = discriminator_seconds
     metrics["new_only"] = bool(skip)
     metrics["n_skipped_decided"] = len(skip)
     run.n_queries = len(queries)

@@ -31,6 +31,11 @@ def test_model_trains_a_discriminator_and_match_uses_it(cross_shop_catalogue, se
     assert (settings.MEDIA_ROOT / model.discriminator_path).is_file()
     assert model.discriminator["n_positive"] >= 20 and "tfidf" in model.discriminator["features"]
     assert "discriminator" in model.calibration["setup"]["retrieval"]
+    # the training time split (out-of-fold: fold projections, shortlists + pair features)
+    assert (
+        0 < model.discriminator["seconds_fold_projections"] < model.discriminator["seconds_total"]
+    )
+    assert model.discriminator["seconds_shortlists_and_features"] > 0
     runs = {}
     for flag in (True, False):
         run = matching_service.match(
@@ -39,6 +44,12 @@ def test_model_trains_a_discriminator_and_match_uses_it(cross_shop_catalogue, se
         )  # fmt: skip
         run.refresh_from_db()
         assert run.metrics["discriminator"] is flag and run.config["discriminator"] is flag
+        # what each stage of the discriminator's search cost (only when it ran)
+        stages = run.metrics.get("discriminator_seconds", {})
+        assert bool(stages) is flag
+        if flag:
+            assert {"shortlist", "tfidf_fit", "tfidf", "title", "predict", "rank"} <= set(stages)
+            assert sum(stages.values()) <= run.metrics["seconds"]["search"]
         runs[flag] = run
     sims = np.array(
         Candidate.objects.filter(run=runs[True], rank=1).values_list("similarity", flat=True)
