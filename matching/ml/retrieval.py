@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 from .brands import block_keys
-from .exact_search import exact_top
+from .exact_search import order_by_row_value, search_blocks
 from .ivf_search import ivf_top, use_ivf
 from .match_config import INDEX_TYPES, MatchConfig
 from .one_to_one import final_ranking
@@ -283,48 +283,51 @@ def cosine_shortlists(
     """
     nq = len(q)
     found_q, found_x, found_s = [], [], []
+    exact = []
     comparisons = 0
     for q_rows, x_rows in searches:
         if not len(q_rows) or not len(x_rows):
             continue
         comparisons += len(q_rows) * len(x_rows)
         w = min(width, len(x_rows))
-        # ascending unique rows: a contiguous run is a slice (a view, no copy), e.g. a brand
-        # block of an index stored in brand-key order
-        contiguous = x_rows[-1] - x_rows[0] + 1 == len(x_rows)
-        xv = x[x_rows[0] : x_rows[-1] + 1] if contiguous else x[x_rows]
         if ivf is not None and use_ivf(
             n_queries=len(q_rows), n_index=len(x_rows), min_comparisons=ivf[0]
         ):
-            local, scores = ivf_top(q[q_rows], xv, w, nprobe=ivf[1])
-            ok = local >= 0
-            found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
-            found_x.append(x_rows[local[ok]])
-            found_s.append(scores[ok])
+            local, scores = ivf_top(q[q_rows], _rows(x, x_rows), w, nprobe=ivf[1])
+        elif (index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE) or (
+            faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE
+        ):
+            index = build_index(_rows(x, x_rows), index_type=index_type, k=w)
+            scores, local = index.search(q[q_rows], w)
+            scores = scores.astype(np.float32)
+        else:
+            exact.append((q_rows, x_rows))
             continue
-        approximate = index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE
-        if approximate or (faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE):
-            scores, local = build_index(xv, index_type=index_type, k=w).search(q[q_rows], w)
-            ok = local >= 0
-            found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
-            found_x.append(x_rows[local[ok]])
-            found_s.append(scores[ok].astype(np.float32))
-            continue
-        for qs, local, scores in exact_top(q[q_rows], xv, w):
-            found_q.append(np.repeat(q_rows[qs], local.shape[1]))
-            found_x.append(x_rows[local].ravel())
-            found_s.append(scores.ravel())
+        ok = local >= 0
+        found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
+        found_x.append(x_rows[local[ok]])
+        found_s.append(scores[ok])
+    for qr, xr, sv in search_blocks(q, x, exact, width):
+        found_q.append(qr)
+        found_x.append(xr)
+        found_s.append(sv)
     cand_idx = np.full((nq, width), -1, dtype=np.int64)
     cand_cos = np.full((nq, width), -np.inf, dtype=np.float32)
     if found_q:
         qr, xr, sv = np.concatenate(found_q), np.concatenate(found_x), np.concatenate(found_s)
-        order = np.lexsort((xr, -sv, qr))
+        order = order_by_row_value(qr, sv, xr)  # = np.lexsort((xr, -sv, qr)), faster
         qr, xr, sv = qr[order], xr[order], sv[order]
         rank = np.arange(len(qr)) - np.searchsorted(qr, qr, side="left")
         keep = rank < width
         cand_idx[qr[keep], rank[keep]] = xr[keep]
         cand_cos[qr[keep], rank[keep]] = sv[keep]
     return cand_idx, cand_cos, comparisons
+
+
+def _rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]`` for ascending unique rows; a contiguous run (e.g. a brand block of an index
+    stored in brand-key order) as a slice, without a copy."""
+    return x[rows[0] : rows[-1] + 1] if rows[-1] - rows[0] + 1 == len(rows) else x[rows]
 
 
 def _merge_by_score(
