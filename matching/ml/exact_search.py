@@ -14,7 +14,6 @@ descending) and a stable ``argsort`` instead of ``np.lexsort`` (about 10x faster
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -32,7 +31,9 @@ def row_value_keys(rows: np.ndarray, vals: np.ndarray) -> np.ndarray:
     """int64 sort keys: ``rows`` ascending (0 <= row < 2**31), then float32 ``vals``
     descending, exactly (the float's bits made monotone; -0.0 counts as 0.0, as in a
     comparison). Equal keys are equal (row, value) pairs."""
-    bits = (np.asarray(vals, dtype=np.float32) + np.float32(0.0)).view(np.int32)
+    if vals.dtype != np.float32:
+        raise TypeError(f"float32 values expected, got {vals.dtype}")
+    bits = (vals + np.float32(0.0)).view(np.int32)
     mono = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
     return (np.asarray(rows, dtype=np.int64) << 32) - mono
 
@@ -40,8 +41,10 @@ def row_value_keys(rows: np.ndarray, vals: np.ndarray) -> np.ndarray:
 def order_by_row_value(rows: np.ndarray, vals: np.ndarray, ties: np.ndarray) -> np.ndarray:
     """The permutation sorting entries by row ascending, value (float32) descending, then
     ``ties`` ascending: the same as ``np.lexsort((ties, -vals, rows))``, faster."""
+    if vals.dtype != np.float32:
+        return np.lexsort((ties, -vals, rows))
     keys = row_value_keys(rows, vals)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # not stable: runs of equal keys are ordered below
     sorted_keys = keys[order]
     same = sorted_keys[1:] == sorted_keys[:-1]
     if same.any():
@@ -54,8 +57,8 @@ def order_by_row_value(rows: np.ndarray, vals: np.ndarray, ties: np.ndarray) -> 
     return order
 
 
-def _rank_in_row(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """Position of every entry within its row, for entries sorted by row."""
+def rank_in_row(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Position of every entry within its row, for entries sorted by row (rows < n_rows)."""
     starts = np.cumsum(np.bincount(sorted_rows, minlength=n_rows)) - np.bincount(
         sorted_rows, minlength=n_rows
     )
@@ -120,7 +123,7 @@ def _merge(
     vals = np.concatenate([top.ravel(), *(p[2] for p in pending)])
     # within a row, equal scores are already in ascending column order: a stable sort keeps it
     order = np.argsort(row_value_keys(rows, vals), kind="stable")
-    keep = order[_rank_in_row(rows[order], m) < w]
+    keep = order[rank_in_row(rows[order], m) < w]
     return all_cols[keep].reshape(m, w), vals[keep].reshape(m, w)
 
 
@@ -135,16 +138,20 @@ def _top_w(scores: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     r, c = np.divmod(flat, n)
     v = scores.ravel()[flat]
     order = np.argsort(row_value_keys(r, v), kind="stable")  # flat order: ties by column
-    keep = order[_rank_in_row(r[order], m) < w]
+    keep = order[rank_in_row(r[order], m) < w]
     return c[keep].reshape(m, w), v[keep].reshape(m, w)
 
 
-#: Searches of fewer (query, index) pairs run with one BLAS thread each (see search_blocks).
+#: Searches of fewer (query, index) pairs run with one BLAS thread (see search_blocks).
 SMALL_SEARCH_PAIRS = 1 << 21
-#: Worker threads running the small searches (each with one BLAS thread).
-SMALL_SEARCH_THREADS = 2
 
 Found = tuple[np.ndarray, np.ndarray, np.ndarray]  # (query rows, index rows, scores)
+
+
+def rows_view(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]`` for ascending unique rows; a contiguous run (e.g. a brand block of an index
+    stored in brand-key order) as a slice, without a copy."""
+    return x[rows[0] : rows[-1] + 1] if rows[-1] - rows[0] + 1 == len(rows) else x[rows]
 
 
 def block_top(
@@ -153,12 +160,23 @@ def block_top(
     """The ``min(width, len(x_rows))`` best of ``x[x_rows]`` for every query of ``q[q_rows]``
     (rows ascending; a contiguous run of ``x_rows`` is read as a slice, without a copy), as
     flat (query rows, index rows, scores), exact (ties: the lower index row)."""
-    contiguous = x_rows[-1] - x_rows[0] + 1 == len(x_rows)
-    xv = x[x_rows[0] : x_rows[-1] + 1] if contiguous else x[x_rows]
+    xv = rows_view(x, x_rows)
     qv = q[q_rows]
-    if len(x_rows) <= width:  # every pair is kept: no selection
+    n = len(x_rows)
+    if n <= width:  # every pair is kept: no selection
         scores = qv @ xv.T
-        return np.repeat(q_rows, len(x_rows)), np.tile(x_rows, len(q_rows)), scores.ravel()
+        return np.repeat(q_rows, n), np.tile(x_rows, len(q_rows)), scores.ravel()
+    if len(q_rows) * n <= MAX_SCORES and n <= MAX_INDEX_ROWS:
+        # one product; without a tie at a row's w-th best, the entries reaching it are the
+        # answer (unordered): no sort
+        scores = qv @ xv.T
+        kth = np.partition(scores, n - width, axis=1)[:, n - width : n - width + 1]
+        flat = np.flatnonzero(scores >= kth)
+        if len(flat) == len(q_rows) * width:
+            r, c = np.divmod(flat, n)
+            return q_rows[r], x_rows[c], scores.ravel()[flat]
+        cols, top = _top_w(scores, width)
+        return np.repeat(q_rows, width), x_rows[cols].ravel(), top.ravel()
     parts = [
         (np.repeat(q_rows[qs], local.shape[1]), x_rows[local].ravel(), top.ravel())
         for qs, local, top in exact_top(qv, xv, width)
@@ -170,29 +188,19 @@ def search_blocks(
     q: np.ndarray, x: np.ndarray, searches: list[tuple[np.ndarray, np.ndarray]], width: int
 ) -> list[Found]:
     """:func:`block_top` of every search. Searches of fewer than ``SMALL_SEARCH_PAIRS`` pairs
-    run with one BLAS thread (a small product split over threads costs more in waking and
-    waiting for them than it gains, much more on a busy machine), on ``SMALL_SEARCH_THREADS``
-    worker threads (the products release the GIL); the others one by one with every BLAS
-    thread."""
+    run with one BLAS thread: a small product split over threads costs more in waking and
+    waiting for them than it gains (on a busy 2-core machine 30 ms for a 20 x 300 product
+    instead of 0.5 ms). Running them on two worker threads did not help (their numpy calls
+    between the products hold the GIL)."""
     small = [s for s in searches if len(s[0]) * len(s[1]) < SMALL_SEARCH_PAIRS]
-    large = [s for s in searches if len(s[0]) * len(s[1]) >= SMALL_SEARCH_PAIRS]
-    found = [block_top(q, x, q_rows, x_rows, width) for q_rows, x_rows in large]
-    if not small:
-        return found
-
-    def run(part: list[tuple[np.ndarray, np.ndarray]]) -> list[Found]:
-        return [block_top(q, x, q_rows, x_rows, width) for q_rows, x_rows in part]
-
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        if SMALL_SEARCH_THREADS > 1 and len(small) > 1:
-            # interleaved by size, so that the workers get about the same work
-            small.sort(key=lambda s: len(s[0]) * len(s[1]))
-            parts = [small[i :: SMALL_SEARCH_THREADS] for i in range(SMALL_SEARCH_THREADS)]
-            with ThreadPoolExecutor(SMALL_SEARCH_THREADS) as pool:
-                for part in pool.map(run, parts):
-                    found.extend(part)
-        else:
-            found.extend(run(small))
+    found = [
+        block_top(q, x, q_rows, x_rows, width)
+        for q_rows, x_rows in searches
+        if len(q_rows) * len(x_rows) >= SMALL_SEARCH_PAIRS
+    ]
+    if small:
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            found.extend(block_top(q, x, q_rows, x_rows, width) for q_rows, x_rows in small)
     return found
 
 

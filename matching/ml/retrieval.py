@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from .blocking_plan import plan_blocked_searches
 from .brands import block_keys
-from .exact_search import order_by_row_value, search_blocks
+from .exact_search import order_by_row_value, rank_in_row, rows_view, search_blocks
 from .ivf_search import ivf_top, use_ivf
 from .match_config import INDEX_TYPES, MatchConfig
 from .one_to_one import final_ranking
@@ -198,9 +199,6 @@ def search(
     )
 
 
-Search = tuple[np.ndarray, np.ndarray]  # (query rows, index rows), both ascending
-
-
 def _ivf_for(config: MatchConfig, *, unbranded_queries: bool) -> tuple[int, int] | None:
     """(min comparisons, nprobe) of an unbranded search that may use IVF, None: exact.
     ``ivf`` covers the branded queries x the unbranded index offers, ``ivf_all`` also the
@@ -210,57 +208,6 @@ def _ivf_for(config: MatchConfig, *, unbranded_queries: bool) -> tuple[int, int]
     ):
         return None
     return config.ivf_min_comparisons, config.ivf_nprobe
-
-
-def plan_blocked_searches(
-    *, query_keys: Sequence[str], index_keys: Sequence[str], threshold: float
-) -> tuple[list[Search], list[Search]]:
-    """The searches that cover every query's block exactly once, as (query rows, index rows).
-
-    Returns (searches, unbranded). ``searches``: branded queries and branded index offers: each
-    is a group of index brand keys with the branded queries whose blocks contain exactly these
-    keys: index keys compared with the same queries are searched together, so each branded
-    index offer is in one search and each (query, index offer) pair of a block is compared once.
-    ``unbranded`` (0 to 2 searches): the unbranded queries with the whole index, and all branded
-    queries whose blocks hold unbranded index offers with those offers, in one search.
-    """
-    ni = len(index_keys)
-    blocks = block_keys(query_keys=query_keys, index_keys=index_keys, threshold=threshold)
-    codes = {key: n for n, key in enumerate(dict.fromkeys(index_keys))}
-    index_code = np.fromiter(map(codes.__getitem__, index_keys), dtype=np.int64, count=ni)
-    by_code = np.argsort(index_code, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(index_code, minlength=len(codes)))]
-    query_rows: dict[str, list[int]] = {}
-    for row, key in enumerate(query_keys):
-        query_rows.setdefault(key, []).append(row)
-
-    def rows_of(q_keys: Sequence[str]) -> np.ndarray:
-        return np.sort(np.concatenate([np.asarray(query_rows[k], np.int64) for k in q_keys]))
-
-    # index key -> query keys whose block holds it; index keys grouped by that set
-    holders: dict[str, list[str]] = {}
-    for q_key, i_keys in blocks.items():
-        if q_key:
-            for i_key in i_keys:
-                holders.setdefault(i_key, []).append(q_key)
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i_key, q_keys in holders.items():
-        if i_key:
-            groups.setdefault(tuple(sorted(q_keys)), []).append(codes[i_key])
-    searches: list[Search] = []
-    for q_keys, i_codes in groups.items():
-        parts = [by_code[bounds[c] : bounds[c + 1]] for c in i_codes]
-        x_rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-        searches.append((rows_of(q_keys), x_rows.astype(np.int64)))
-    unbranded: list[Search] = []
-    if "" in query_rows:
-        unbranded.append((np.asarray(query_rows[""], dtype=np.int64), np.arange(ni)))
-    if holders.get(""):
-        c = codes[""]
-        unbranded.append(
-            (rows_of(holders[""]), by_code[bounds[c] : bounds[c + 1]].astype(np.int64))
-        )
-    return searches, unbranded
 
 
 def cosine_shortlists(
@@ -293,11 +240,11 @@ def cosine_shortlists(
         if ivf is not None and use_ivf(
             n_queries=len(q_rows), n_index=len(x_rows), min_comparisons=ivf[0]
         ):
-            local, scores = ivf_top(q[q_rows], _rows(x, x_rows), w, nprobe=ivf[1])
+            local, scores = ivf_top(q[q_rows], rows_view(x, x_rows), w, nprobe=ivf[1])
         elif (index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE) or (
             faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE
         ):
-            index = build_index(_rows(x, x_rows), index_type=index_type, k=w)
+            index = build_index(rows_view(x, x_rows), index_type=index_type, k=w)
             scores, local = index.search(q[q_rows], w)
             scores = scores.astype(np.float32)
         else:
@@ -317,17 +264,11 @@ def cosine_shortlists(
         qr, xr, sv = np.concatenate(found_q), np.concatenate(found_x), np.concatenate(found_s)
         order = order_by_row_value(qr, sv, xr)  # = np.lexsort((xr, -sv, qr)), faster
         qr, xr, sv = qr[order], xr[order], sv[order]
-        rank = np.arange(len(qr)) - np.searchsorted(qr, qr, side="left")
+        rank = rank_in_row(qr, nq)
         keep = rank < width
         cand_idx[qr[keep], rank[keep]] = xr[keep]
         cand_cos[qr[keep], rank[keep]] = sv[keep]
     return cand_idx, cand_cos, comparisons
-
-
-def _rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``x[rows]`` for ascending unique rows; a contiguous run (e.g. a brand block of an index
-    stored in brand-key order) as a slice, without a copy."""
-    return x[rows[0] : rows[-1] + 1] if rows[-1] - rows[0] + 1 == len(rows) else x[rows]
 
 
 def _merge_by_score(
