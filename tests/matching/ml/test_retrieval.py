@@ -234,17 +234,22 @@ def test_plan_covers_every_block_pair_exactly_once() -> None:
     assert len(searches) < len(set(xk))
 
 
+@pytest.mark.parametrize("one_blas_thread", [False, True])
 @pytest.mark.parametrize("sorted_index", [False, True])
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("k", [1, 4, 60])
 def test_blocked_search_equals_masked_brute_force_with_ties(
-    monkeypatch, chunked, k, sorted_index
+    monkeypatch, chunked, k, sorted_index, one_blas_thread
 ) -> None:
     """Vectors on a coarse grid: many exact ties, all broken by the lower index row. With
     ``sorted_index`` the index is in brand-key order (as the match service loads it): blocks
-    are contiguous slices searched without copies."""
+    are contiguous slices searched without copies. ``chunked``: small products, merged after
+    every chunk; ``one_blas_thread``: every search takes the small-search path."""
     if chunked:
         monkeypatch.setattr(exact_search, "MAX_SCORES", 64)
+        monkeypatch.setattr(exact_search, "MAX_INDEX_ROWS", 16)
+        monkeypatch.setattr(exact_search, "MERGE_FACTOR", 1)
+    monkeypatch.setattr(exact_search, "SMALL_SEARCH_PAIRS", 1 << 40 if one_blas_thread else 0)
     rng = np.random.default_rng(8)
     names = ["Acme", "ACME Originals", "Acmee", "Zebra", "", "Hugo", "Hugo Boss", "Kalo", "Nord"]
     qb = [names[i] for i in rng.integers(0, len(names), 50)]
