@@ -145,6 +145,7 @@ def fuzzy_matches(
         scorer=fuzz.token_set_ratio,
         dtype=np.float64,
         workers=-1,
+        score_cutoff=threshold,  # below it: 0, found faster
     )
     keep = scores >= threshold
     rows, cols = rows[keep], cols[keep]  # sorted by row, then column
