@@ -21,8 +21,7 @@ def plan_blocked_searches(
     is a group of index brand keys with the branded queries whose blocks contain exactly these
     keys: index keys compared with the same queries are searched together, so each branded
     index offer is in one search and each (query, index offer) pair of a block is compared once.
-    ``unbranded`` (0 to 2 searches): the unbranded queries with the whole index, and all branded
-    queries whose blocks hold unbranded index offers with those offers, in one search.
+    ``unbranded``: :func:`unbranded_searches`.
     """
     ni = len(index_keys)
     blocks = block_keys(query_keys=query_keys, index_keys=index_keys, threshold=threshold)
@@ -52,12 +51,20 @@ def plan_blocked_searches(
         parts = [by_code[bounds[c] : bounds[c + 1]] for c in i_codes]
         x_rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
         searches.append((rows_of(q_keys), x_rows.astype(np.int64)))
-    unbranded: list[Search] = []
-    if "" in query_rows:
-        unbranded.append((np.asarray(query_rows[""], dtype=np.int64), np.arange(ni)))
-    if holders.get(""):
-        c = codes[""]
-        unbranded.append(
-            (rows_of(holders[""]), by_code[bounds[c] : bounds[c + 1]].astype(np.int64))
-        )
-    return searches, unbranded
+    return searches, unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+
+
+def unbranded_searches(*, query_keys: Sequence[str], index_keys: Sequence[str]) -> list[Search]:
+    """The unbranded part of a blocked search (0 to 2 searches), which needs no brand matching:
+    the unbranded queries with the whole index, and every branded query (each block holds the
+    unbranded index offers, see :func:`~matching.ml.brands.block_keys`) with the unbranded
+    index offers."""
+    nq, ni = len(query_keys), len(index_keys)
+    q_unbranded = np.fromiter((not key for key in query_keys), dtype=bool, count=nq)
+    x_rows = np.flatnonzero(np.fromiter((not key for key in index_keys), dtype=bool, count=ni))
+    out: list[Search] = []
+    if q_unbranded.any():
+        out.append((np.flatnonzero(q_unbranded), np.arange(ni)))
+    if len(x_rows) and not q_unbranded.all():
+        out.append((np.flatnonzero(~q_unbranded), x_rows))
+    return out

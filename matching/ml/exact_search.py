@@ -13,7 +13,11 @@ descending) and a stable ``argsort`` instead of ``np.lexsort`` (about 10x faster
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -146,6 +150,7 @@ def _top_w(scores: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
 SMALL_SEARCH_PAIRS = 1 << 21
 
 Found = tuple[np.ndarray, np.ndarray, np.ndarray]  # (query rows, index rows, scores)
+T = TypeVar("T")
 
 
 def rows_view(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -185,13 +190,19 @@ def block_top(
 
 
 def search_blocks(
-    q: np.ndarray, x: np.ndarray, searches: list[tuple[np.ndarray, np.ndarray]], width: int
+    q: np.ndarray,
+    x: np.ndarray,
+    searches: list[tuple[np.ndarray, np.ndarray]],
+    width: int,
+    *,
+    limit_blas: bool = True,
 ) -> list[Found]:
     """:func:`block_top` of every search. Searches of fewer than ``SMALL_SEARCH_PAIRS`` pairs
     run with one BLAS thread: a small product split over threads costs more in waking and
     waiting for them than it gains (on a busy 2-core machine 30 ms for a 20 x 300 product
     instead of 0.5 ms). Running them on two worker threads did not help (their numpy calls
-    between the products hold the GIL)."""
+    between the products hold the GIL). ``limit_blas=False``: the caller sets the BLAS threads
+    (a worker thread must not: the limit is global to the process)."""
     small = [s for s in searches if len(s[0]) * len(s[1]) < SMALL_SEARCH_PAIRS]
     found = [
         block_top(q, x, q_rows, x_rows, width)
@@ -199,9 +210,25 @@ def search_blocks(
         if len(q_rows) * len(x_rows) >= SMALL_SEARCH_PAIRS
     ]
     if small:
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with one_blas_thread() if limit_blas else contextlib.nullcontext():
             found.extend(block_top(q, x, q_rows, x_rows, width) for q_rows, x_rows in small)
     return found
+
+
+def one_blas_thread():
+    """Context manager: BLAS runs on one thread inside (in the whole process)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@contextlib.contextmanager
+def in_background(work: Callable[[], T]) -> Iterator[Future[T]]:
+    """Run ``work`` on a worker thread while the body runs, both with one BLAS thread (two
+    single-threaded streams use the two cores without waking and waiting for BLAS threads);
+    when the body is done BLAS gets its threads back and the worker may use them. Yields the
+    worker's future; leaving waits for it. ``work`` must not change the BLAS threads."""
+    with ThreadPoolExecutor(1) as pool, one_blas_thread():
+        future = pool.submit(work)
+        yield future
 
 
 @functools.cache

@@ -34,9 +34,15 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from .blocking_plan import plan_blocked_searches
+from .blocking_plan import plan_blocked_searches, unbranded_searches
 from .brands import block_keys
-from .exact_search import order_by_row_value, rank_in_row, rows_view, search_blocks
+from .exact_search import (
+    in_background,
+    order_by_row_value,
+    rank_in_row,
+    rows_view,
+    search_blocks,
+)
 from .ivf_search import ivf_top, use_ivf
 from .match_config import INDEX_TYPES, MatchConfig
 from .one_to_one import final_ranking
@@ -149,27 +155,43 @@ def search(
             keys=(query_keys, index_keys) if blocked else None,
         )
     else:
-        searches, unbranded = [(np.arange(nq), np.arange(ni))], []
+        u_found: list[tuple[np.ndarray, np.ndarray, int]] = []
         if blocked:
-            searches, unbranded = plan_blocked_searches(
-                query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
-            )
-        cand_idx, cand_cos, comparisons = cosine_shortlists(
-            q, x, searches=searches, width=width, index_type=config.index_type
-        )
+            # the unbranded offers need no brand matching: searched on a worker thread (IVF
+            # when configured) while this one plans and runs the brand blocks
+            unbranded = unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+
+            def search_unbranded() -> list[tuple[np.ndarray, np.ndarray, int]]:
+                return [
+                    cosine_shortlists(
+                        q,
+                        x,
+                        searches=[u_search],
+                        width=width,
+                        index_type=config.index_type,
+                        ivf=_ivf_for(config, unbranded_queries=not query_keys[u_search[0][0]]),
+                        limit_blas=False,
+                    )
+                    for u_search in unbranded
+                ]
+
+            with in_background(search_unbranded) as pending:
+                searches, _ = plan_blocked_searches(
+                    query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
+                )
+                cand_idx, cand_cos, comparisons = cosine_shortlists(
+                    q, x, searches=searches, width=width, index_type=config.index_type
+                )
+            u_found = pending.result()
+        else:
+            cand_idx, cand_cos, comparisons = cosine_shortlists(
+                q, x, searches=[(np.arange(nq), np.arange(ni))], width=width,
+                index_type=config.index_type,
+            )  # fmt: skip
         rows = np.broadcast_to(np.arange(nq)[:, None], cand_idx.shape)
         cand_score = combined(cand_cos, rows, cand_idx)
-        for u_search in unbranded:
-            # unbranded offers: their own cosine shortlists (IVF when configured), merged by
-            # the final score
-            u_idx, u_cos, u_comparisons = cosine_shortlists(
-                q,
-                x,
-                searches=[u_search],
-                width=width,
-                index_type=config.index_type,
-                ivf=_ivf_for(config, unbranded_queries=not query_keys[u_search[0][0]]),
-            )
+        for u_idx, u_cos, u_comparisons in u_found:
+            # unbranded offers: their own cosine shortlists, merged by the final score
             comparisons += u_comparisons
             cand_idx, cand_cos, cand_score = _merge_by_score(
                 (cand_idx, cand_cos, cand_score), (u_idx, u_cos, combined(u_cos, rows, u_idx))
@@ -218,6 +240,7 @@ def cosine_shortlists(
     width: int,
     index_type: str = "flat",
     ivf: tuple[int, int] | None = None,
+    limit_blas: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The ``width`` best index rows per query by inner product over the union of its
     ``searches`` (each (query rows, index rows); a pair must not be in two searches).
@@ -254,7 +277,7 @@ def cosine_shortlists(
         found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
         found_x.append(x_rows[local[ok]])
         found_s.append(scores[ok])
-    for qr, xr, sv in search_blocks(q, x, exact, width):
+    for qr, xr, sv in search_blocks(q, x, exact, width, limit_blas=limit_blas):
         found_q.append(qr)
         found_x.append(xr)
         found_s.append(sv)
