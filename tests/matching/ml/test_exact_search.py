@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -114,3 +116,41 @@ def test_search_blocks_small_and_large_searches_and_blas_threads_restored(monkey
     got = {(int(a), int(b), float(c)) for f in found for a, b, c in zip(*f, strict=True)}
     expected = set().union(*(_expected_pairs(q, x, a, b, 8) for a, b in searches))
     assert got == expected
+
+
+def test_in_background_runs_the_work_with_one_blas_thread_and_restores_threads() -> None:
+    from matching.ml.exact_search import in_background
+
+    def blas_threads() -> list[int]:
+        """numpy's BLAS (an OpenMP one, as FAISS's, counts threads per calling thread)."""
+        return [
+            i["num_threads"]
+            for i in threadpool_info()
+            if i["user_api"] == "blas" and "numpy" in i["filepath"]
+        ]
+
+    before = blas_threads()
+    if not before:
+        pytest.skip("numpy's BLAS is not one threadpoolctl controls")
+    read = threading.Event()
+
+    def work() -> list[int]:
+        threads = blas_threads()
+        read.set()
+        return threads
+
+    with in_background(work) as pending:
+        assert read.wait(30)  # the worker ran while the body runs
+        inside = blas_threads()
+    assert inside == [1] * len(before)
+    assert pending.result() == [1] * len(before)
+    assert blas_threads() == before
+
+    def fail() -> None:
+        raise ValueError("worker failed")
+
+    with pytest.raises(ValueError, match="worker failed"):
+        with in_background(fail) as pending:
+            pass
+        pending.result()
+    assert blas_threads() == before

@@ -309,3 +309,37 @@ def test_blocked_search_uses_approximate_indexes_for_large_blocks(monkeypatch, i
     got = _search(q, x, k=1, index_type=index_type, query_brands=qb, index_brands=xb)
     assert built == [1500]  # only the large block goes to the approximate index
     assert (got.indices[:, 0] == src).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("query_keys", "index_keys", "expected"),
+    [
+        (["a", "", "b"], ["a", "", "b", ""], [([1], [0, 1, 2, 3]), ([0, 2], [1, 3])]),
+        (["a", "b"], ["a", "", "b"], [([0, 1], [1])]),  # no unbranded query
+        (["", ""], ["a", ""], [([0, 1], [0, 1])]),  # no branded query
+        (["a", ""], ["a", "b"], [([1], [0, 1])]),  # no unbranded index offer
+        (["a"], ["a"], []),
+    ],
+)
+def test_unbranded_searches_need_no_brand_matching(query_keys, index_keys, expected) -> None:
+    from matching.ml.blocking_plan import unbranded_searches
+
+    got = unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+    assert [(q.tolist(), x.tolist()) for q, x in got] == expected
+
+
+def test_blocked_search_gives_blas_its_threads_back() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info()]
+    rng = np.random.default_rng(11)
+    x = _unit(rng.normal(size=(120, 8)))
+    q = _unit(rng.normal(size=(30, 8)))
+    names = ["Acme", "", "Zebra"]
+    _search(
+        q,
+        x,
+        query_brands=[names[i % 3] for i in range(30)],
+        index_brands=[names[i % 3] for i in range(120)],
+    )
+    assert [i["num_threads"] for i in threadpool_info()] == before
