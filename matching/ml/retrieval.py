@@ -249,7 +249,8 @@ def cosine_shortlists(
     :func:`~matching.ml.ivf_search.use_ivf` says so for a search, or ``index_type`` is ``ivf`` /
     ``hnsw`` and a search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows
     (nq, width), -1 padded; scores, -inf padded; number of exact-search comparisons, counted
-    as if every search were exact).
+    as if every search were exact). Exact searches: :func:`~matching.ml.exact_search.search_blocks`
+    (``limit_blas=False`` on a worker thread: see there). ``q`` and ``x`` are float32.
     """
     nq = len(q)
     found_q, found_x, found_s = [], [], []
