@@ -165,8 +165,8 @@ def block_top(
     """The ``min(width, len(x_rows))`` best of ``x[x_rows]`` for every query of ``q[q_rows]``
     (rows ascending; a contiguous run of ``x_rows`` is read as a slice, without a copy), as
     flat (query rows, index rows, scores), exact (ties: the lower index row)."""
-    xv = rows_view(x, x_rows)
-    qv = q[q_rows]
+    xv = np.asarray(rows_view(x, x_rows), dtype=np.float32)  # no copy when float32
+    qv = np.asarray(q[q_rows], dtype=np.float32)
     n = len(x_rows)
     if n <= width:  # every pair is kept: no selection
         scores = qv @ xv.T

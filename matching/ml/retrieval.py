@@ -250,7 +250,7 @@ def cosine_shortlists(
     ``hnsw`` and a search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows
     (nq, width), -1 padded; scores, -inf padded; number of exact-search comparisons, counted
     as if every search were exact). Exact searches: :func:`~matching.ml.exact_search.search_blocks`
-    (``limit_blas=False`` on a worker thread: see there). ``q`` and ``x`` are float32.
+    (``limit_blas=False`` on a worker thread: see there), in float32.
     """
     nq = len(q)
     found_q, found_x, found_s = [], [], []

@@ -154,3 +154,14 @@ def test_in_background_runs_the_work_with_one_blas_thread_and_restores_threads()
             pass
         pending.result()
     assert blas_threads() == before
+
+
+def test_block_top_casts_float64_vectors_to_float32() -> None:
+    rng = np.random.default_rng(4)
+    q = rng.integers(-2, 3, size=(9, 4)).astype(np.float64)  # grid: ties at the w-th best
+    x = rng.integers(-2, 3, size=(300, 4)).astype(np.float64)
+    q_rows, x_rows = np.arange(9), np.arange(20, 220)
+    got = block_top(q, x, q_rows, x_rows, 10)
+    assert got[2].dtype == np.float32
+    expected = _expected_pairs(q.astype(np.float32), x.astype(np.float32), q_rows, x_rows, 10)
+    assert {(int(a), int(b), float(c)) for a, b, c in zip(*got, strict=True)} == expected
