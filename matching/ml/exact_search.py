@@ -8,7 +8,13 @@ scores above a query's current w-th best are kept, collected over several chunks
 result equals a stable sort of the whole row by decreasing score.
 
 Ordering uses :func:`row_value_keys` (one int64 per entry: row ascending, then value
-descending) and a stable ``argsort`` instead of ``np.lexsort`` (about 10x faster here).
+descending) and one ``argsort`` instead of ``np.lexsort`` (about 10x faster here).
+
+The searches of a blocked search (:func:`search_blocks`, one :func:`block_top` each) are
+mostly small: a search of at most ``w`` index rows keeps every pair, one that fits one product
+needs no sort unless a score ties a row's w-th best, and searches under
+``SMALL_SEARCH_PAIRS`` pairs run with one BLAS thread. :func:`in_background` runs other work
+(the unbranded searches) on a worker thread meanwhile.
 """
 
 from __future__ import annotations
@@ -63,10 +69,8 @@ def order_by_row_value(rows: np.ndarray, vals: np.ndarray, ties: np.ndarray) -> 
 
 def rank_in_row(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
     """Position of every entry within its row, for entries sorted by row (rows < n_rows)."""
-    starts = np.cumsum(np.bincount(sorted_rows, minlength=n_rows)) - np.bincount(
-        sorted_rows, minlength=n_rows
-    )
-    return np.arange(len(sorted_rows)) - starts[sorted_rows]
+    counts = np.bincount(sorted_rows, minlength=n_rows)
+    return np.arange(len(sorted_rows)) - (np.cumsum(counts) - counts)[sorted_rows]
 
 
 def exact_top(qv: np.ndarray, xv: np.ndarray, w: int):
