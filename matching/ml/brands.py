@@ -101,53 +101,85 @@ def fuzzy_matches(
     A pair can only reach it when the keys share a token, or else (token_set_ratio is then the
     Indel ratio ``200 * LCS / (la + lb)`` of the two sorted token sets, joined) when their
     characters overlap enough: ``LCS <= sum_c min(count_a(c), count_b(c))``, so pairs whose
-    overlap bound (or length ratio) is below the threshold are skipped.
+    overlap bound is below the threshold are skipped. The bound of all pairs is one matrix
+    product of 0/1 "at least t times character c" columns (exact in float32); the remaining
+    pairs are scored in one ``process.cpdist`` call.
     """
     nq, ni = len(query_keys), len(index_keys)
     if not nq or not ni:
         return [[] for _ in range(nq)]
     q_joined = [" ".join(sorted(set(k.split()))) for k in query_keys]
     i_joined = [" ".join(sorted(set(k.split()))) for k in index_keys]
-    chars = sorted({c for text in (*q_joined, *i_joined) for c in text})
-    if threshold <= 0 or len(chars) > MAX_FILTER_CHARS:
+    q_counts, i_counts = _char_counts([*q_joined, *i_joined], n_first=nq)
+    if threshold <= 0 or q_counts.shape[1] > MAX_FILTER_CHARS:
         scores = process.cdist(
             query_keys, index_keys, scorer=fuzz.token_set_ratio, dtype=np.float32, workers=-1
         )
         return [np.flatnonzero(row >= threshold).tolist() for row in scores]
-    candidates: list[set[int]] = [set() for _ in range(nq)]
     by_token: dict[str, list[int]] = {}
     for j, key in enumerate(index_keys):
         for token in set(key.split()):
             by_token.setdefault(token, []).append(j)
-    for i, key in enumerate(query_keys):
-        for token in set(key.split()):
-            candidates[i].update(by_token.get(token, ()))
-    h_q, h_i = _char_counts(q_joined, chars), _char_counts(i_joined, chars)
-    len_q, len_i = h_q.sum(axis=1), h_i.sum(axis=1)
-    by_length = np.argsort(len_i, kind="stable")
-    len_sorted, h_sorted = len_i[by_length], h_i[by_length]
-    share = min(threshold, 100.0) / 200.0 - 1e-6  # bound: overlap >= share * (la + lb)
-    for i in range(nq):
-        la = int(len_q[i])
-        lo = np.searchsorted(len_sorted, la * share / (1 - share) - 1e-9, side="left")
-        hi = np.searchsorted(len_sorted, la * (1 - share) / share + 1e-9, side="right")
-        if hi > lo:
-            overlap = np.minimum(h_sorted[lo:hi], h_q[i]).sum(axis=1)
-            ok = overlap >= share * (la + len_sorted[lo:hi])
-            candidates[i].update(by_length[lo:hi][ok].tolist())
-    return [
-        sorted(j for j in cands if fuzz.token_set_ratio(query_keys[i], index_keys[j]) >= threshold)
-        for i, cands in enumerate(candidates)
+    pairs = [
+        i * ni + j
+        for i, key in enumerate(query_keys)
+        for token in set(key.split())
+        for j in by_token.get(token, ())
     ]
+    share = min(threshold, 100.0) / 200.0 - 1e-6  # bound: overlap >= share * (la + lb)
+    q_levels, i_levels = _levels(q_counts, i_counts)
+    # overlap >= share * (la + lb) in float32, loosened by 1e-3 (it only filters candidates)
+    need_q = (share * q_counts.sum(axis=1) - 1e-3).astype(np.float32)[:, None]
+    need_i = (share * i_counts.sum(axis=1)).astype(np.float32)
+    step = max(1, OVERLAP_BLOCK // ni)
+    found = [np.asarray(pairs, dtype=np.int64)]
+    for start in range(0, nq, step):
+        overlap = q_levels[start : start + step] @ i_levels.T  # sum_c min(count_a, count_b)
+        overlap -= need_i
+        found.append(np.flatnonzero(overlap >= need_q[start : start + step]) + start * ni)
+    candidates = np.unique(np.concatenate(found))
+    rows, cols = np.divmod(candidates, ni)
+    scores = process.cpdist(
+        [query_keys[i] for i in rows.tolist()],
+        [index_keys[j] for j in cols.tolist()],
+        scorer=fuzz.token_set_ratio,
+        dtype=np.float64,
+        workers=-1,
+        score_cutoff=threshold,  # below it: 0, found faster
+    )
+    keep = scores >= threshold
+    rows, cols = rows[keep], cols[keep]  # sorted by row, then column
+    bounds = np.searchsorted(rows, np.arange(nq + 1))
+    cols_list = cols.tolist()
+    return [cols_list[bounds[i] : bounds[i + 1]] for i in range(nq)]
 
 
-def _char_counts(texts: Sequence[str], chars: Sequence[str]) -> np.ndarray:
-    pos = {c: n for n, c in enumerate(chars)}
-    counts = np.zeros((len(texts), len(chars)), dtype=np.int32)
-    for row, text in enumerate(texts):
-        for c in text:
-            counts[row, pos[c]] += 1
-    return counts
+#: Most (query key, index key) overlap bounds computed at once.
+OVERLAP_BLOCK = 1 << 22
+
+
+def _char_counts(texts: Sequence[str], *, n_first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (texts, distinct characters) of every character, split after ``n_first`` rows."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    chars, char_of = np.unique(codes, return_inverse=True)
+    owner = np.repeat(np.arange(len(texts)), lengths)
+    flat = np.bincount(owner * len(chars) + char_of, minlength=len(texts) * len(chars))
+    counts = flat.reshape(len(texts), len(chars)).astype(np.int32)
+    return counts[:n_first], counts[n_first:]
+
+
+def _levels(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 float32 columns "count of character c >= t" (t = 1 .. the most of c in any row):
+    ``levels(a) @ levels(b).T == sum_c min(a_c, b_c)``."""
+    most = np.maximum(a.max(axis=0, initial=0), b.max(axis=0, initial=0))
+    cols = [(c, t) for c in range(a.shape[1]) for t in range(1, int(most[c]) + 1)]
+    char = np.array([c for c, _ in cols], dtype=np.int64)
+    level = np.array([t for _, t in cols], dtype=np.int32)
+    return (
+        (a[:, char] >= level).astype(np.float32),
+        (b[:, char] >= level).astype(np.float32),
+    )
 
 
 def block_pairs(

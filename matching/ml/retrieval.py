@@ -34,8 +34,15 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from .blocking_plan import plan_blocked_searches, unbranded_searches
 from .brands import block_keys
-from .exact_search import exact_top
+from .exact_search import (
+    in_background,
+    order_by_row_value,
+    rank_in_row,
+    rows_view,
+    search_blocks,
+)
 from .ivf_search import ivf_top, use_ivf
 from .match_config import INDEX_TYPES, MatchConfig
 from .one_to_one import final_ranking
@@ -151,27 +158,43 @@ def search(
             keys=(query_keys, index_keys) if blocked else None,
         )
     else:
-        searches, unbranded = [(np.arange(nq), np.arange(ni))], []
+        u_found: list[tuple[np.ndarray, np.ndarray, int]] = []
         if blocked:
-            searches, unbranded = plan_blocked_searches(
-                query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
-            )
-        cand_idx, cand_cos, comparisons = cosine_shortlists(
-            q, x, searches=searches, width=width, index_type=config.index_type
-        )
+            # the unbranded offers need no brand matching: searched on a worker thread (IVF
+            # when configured) while this one plans and runs the brand blocks
+            unbranded = unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+
+            def search_unbranded() -> list[tuple[np.ndarray, np.ndarray, int]]:
+                return [
+                    cosine_shortlists(
+                        q,
+                        x,
+                        searches=[u_search],
+                        width=width,
+                        index_type=config.index_type,
+                        ivf=_ivf_for(config, unbranded_queries=not query_keys[u_search[0][0]]),
+                        limit_blas=False,
+                    )
+                    for u_search in unbranded
+                ]
+
+            with in_background(search_unbranded) as pending:
+                searches, _ = plan_blocked_searches(
+                    query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
+                )
+                cand_idx, cand_cos, comparisons = cosine_shortlists(
+                    q, x, searches=searches, width=width, index_type=config.index_type
+                )
+            u_found = pending.result()
+        else:
+            cand_idx, cand_cos, comparisons = cosine_shortlists(
+                q, x, searches=[(np.arange(nq), np.arange(ni))], width=width,
+                index_type=config.index_type,
+            )  # fmt: skip
         rows = np.broadcast_to(np.arange(nq)[:, None], cand_idx.shape)
         cand_score = combined(cand_cos, rows, cand_idx)
-        for u_search in unbranded:
-            # unbranded offers: their own cosine shortlists (IVF when configured), merged by
-            # the final score
-            u_idx, u_cos, u_comparisons = cosine_shortlists(
-                q,
-                x,
-                searches=[u_search],
-                width=width,
-                index_type=config.index_type,
-                ivf=_ivf_for(config, unbranded_queries=not query_keys[u_search[0][0]]),
-            )
+        for u_idx, u_cos, u_comparisons in u_found:
+            # unbranded offers: their own cosine shortlists, merged by the final score
             comparisons += u_comparisons
             cand_idx, cand_cos, cand_score = _merge_by_score(
                 (cand_idx, cand_cos, cand_score), (u_idx, u_cos, combined(u_cos, rows, u_idx))
@@ -201,9 +224,6 @@ def search(
     )
 
 
-Search = tuple[np.ndarray, np.ndarray]  # (query rows, index rows), both ascending
-
-
 def _ivf_for(config: MatchConfig, *, unbranded_queries: bool) -> tuple[int, int] | None:
     """(min comparisons, nprobe) of an unbranded search that may use IVF, None: exact.
     ``ivf`` covers the branded queries x the unbranded index offers, ``ivf_all`` also the
@@ -215,57 +235,6 @@ def _ivf_for(config: MatchConfig, *, unbranded_queries: bool) -> tuple[int, int]
     return config.ivf_min_comparisons, config.ivf_nprobe
 
 
-def plan_blocked_searches(
-    *, query_keys: Sequence[str], index_keys: Sequence[str], threshold: float
-) -> tuple[list[Search], list[Search]]:
-    """The searches that cover every query's block exactly once, as (query rows, index rows).
-
-    Returns (searches, unbranded). ``searches``: branded queries and branded index offers: each
-    is a group of index brand keys with the branded queries whose blocks contain exactly these
-    keys: index keys compared with the same queries are searched together, so each branded
-    index offer is in one search and each (query, index offer) pair of a block is compared once.
-    ``unbranded`` (0 to 2 searches): the unbranded queries with the whole index, and all branded
-    queries whose blocks hold unbranded index offers with those offers, in one search.
-    """
-    ni = len(index_keys)
-    blocks = block_keys(query_keys=query_keys, index_keys=index_keys, threshold=threshold)
-    codes = {key: n for n, key in enumerate(dict.fromkeys(index_keys))}
-    index_code = np.fromiter(map(codes.__getitem__, index_keys), dtype=np.int64, count=ni)
-    by_code = np.argsort(index_code, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(index_code, minlength=len(codes)))]
-    query_rows: dict[str, list[int]] = {}
-    for row, key in enumerate(query_keys):
-        query_rows.setdefault(key, []).append(row)
-
-    def rows_of(q_keys: Sequence[str]) -> np.ndarray:
-        return np.sort(np.concatenate([np.asarray(query_rows[k], np.int64) for k in q_keys]))
-
-    # index key -> query keys whose block holds it; index keys grouped by that set
-    holders: dict[str, list[str]] = {}
-    for q_key, i_keys in blocks.items():
-        if q_key:
-            for i_key in i_keys:
-                holders.setdefault(i_key, []).append(q_key)
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i_key, q_keys in holders.items():
-        if i_key:
-            groups.setdefault(tuple(sorted(q_keys)), []).append(codes[i_key])
-    searches: list[Search] = []
-    for q_keys, i_codes in groups.items():
-        parts = [by_code[bounds[c] : bounds[c + 1]] for c in i_codes]
-        x_rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-        searches.append((rows_of(q_keys), x_rows.astype(np.int64)))
-    unbranded: list[Search] = []
-    if "" in query_rows:
-        unbranded.append((np.asarray(query_rows[""], dtype=np.int64), np.arange(ni)))
-    if holders.get(""):
-        c = codes[""]
-        unbranded.append(
-            (rows_of(holders[""]), by_code[bounds[c] : bounds[c + 1]].astype(np.int64))
-        )
-    return searches, unbranded
-
-
 def cosine_shortlists(
     q: np.ndarray,
     x: np.ndarray,
@@ -274,6 +243,7 @@ def cosine_shortlists(
     width: int,
     index_type: str = "flat",
     ivf: tuple[int, int] | None = None,
+    limit_blas: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The ``width`` best index rows per query by inner product over the union of its
     ``searches`` (each (query rows, index rows); a pair must not be in two searches).
@@ -282,48 +252,46 @@ def cosine_shortlists(
     :func:`~matching.ml.ivf_search.use_ivf` says so for a search, or ``index_type`` is ``ivf`` /
     ``hnsw`` and a search has at least ``ANN_MIN_SIZE`` index rows. Returns (index rows
     (nq, width), -1 padded; scores, -inf padded; number of exact-search comparisons, counted
-    as if every search were exact).
+    as if every search were exact). Exact searches: :func:`~matching.ml.exact_search.search_blocks`
+    (``limit_blas=False`` on a worker thread: see there), in float32.
     """
     nq = len(q)
     found_q, found_x, found_s = [], [], []
+    exact = []
     comparisons = 0
     for q_rows, x_rows in searches:
         if not len(q_rows) or not len(x_rows):
             continue
         comparisons += len(q_rows) * len(x_rows)
         w = min(width, len(x_rows))
-        # ascending unique rows: a contiguous run is a slice (a view, no copy), e.g. a brand
-        # block of an index stored in brand-key order
-        contiguous = x_rows[-1] - x_rows[0] + 1 == len(x_rows)
-        xv = x[x_rows[0] : x_rows[-1] + 1] if contiguous else x[x_rows]
         if ivf is not None and use_ivf(
             n_queries=len(q_rows), n_index=len(x_rows), min_comparisons=ivf[0]
         ):
-            local, scores = ivf_top(q[q_rows], xv, w, nprobe=ivf[1])
-            ok = local >= 0
-            found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
-            found_x.append(x_rows[local[ok]])
-            found_s.append(scores[ok])
+            local, scores = ivf_top(q[q_rows], rows_view(x, x_rows), w, nprobe=ivf[1])
+        elif (index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE) or (
+            faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE
+        ):
+            index = build_index(rows_view(x, x_rows), index_type=index_type, k=w)
+            scores, local = index.search(q[q_rows], w)
+            scores = scores.astype(np.float32)
+        else:
+            exact.append((q_rows, x_rows))
             continue
-        approximate = index_type != "flat" and len(x_rows) >= ANN_MIN_SIZE
-        if approximate or (faiss.get_num_gpus() > 0 and len(x_rows) >= GPU_MIN_SIZE):
-            scores, local = build_index(xv, index_type=index_type, k=w).search(q[q_rows], w)
-            ok = local >= 0
-            found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
-            found_x.append(x_rows[local[ok]])
-            found_s.append(scores[ok].astype(np.float32))
-            continue
-        for qs, local, scores in exact_top(q[q_rows], xv, w):
-            found_q.append(np.repeat(q_rows[qs], local.shape[1]))
-            found_x.append(x_rows[local].ravel())
-            found_s.append(scores.ravel())
+        ok = local >= 0
+        found_q.append(np.broadcast_to(q_rows[:, None], local.shape)[ok])
+        found_x.append(x_rows[local[ok]])
+        found_s.append(scores[ok])
+    for qr, xr, sv in search_blocks(q, x, exact, width, limit_blas=limit_blas):
+        found_q.append(qr)
+        found_x.append(xr)
+        found_s.append(sv)
     cand_idx = np.full((nq, width), -1, dtype=np.int64)
     cand_cos = np.full((nq, width), -np.inf, dtype=np.float32)
     if found_q:
         qr, xr, sv = np.concatenate(found_q), np.concatenate(found_x), np.concatenate(found_s)
-        order = np.lexsort((xr, -sv, qr))
+        order = order_by_row_value(qr, sv, xr)  # = np.lexsort((xr, -sv, qr)), faster
         qr, xr, sv = qr[order], xr[order], sv[order]
-        rank = np.arange(len(qr)) - np.searchsorted(qr, qr, side="left")
+        rank = rank_in_row(qr, nq)
         keep = rank < width
         cand_idx[qr[keep], rank[keep]] = xr[keep]
         cand_cos[qr[keep], rank[keep]] = sv[keep]

@@ -80,3 +80,26 @@ def test_fuzzy_matches_equal_scoring_every_pair(threshold) -> None:
     expected = [np.flatnonzero(row >= threshold).tolist() for row in full]
     assert fuzzy_matches(query, index, threshold=threshold) == expected
     assert sum(map(len, expected)) > len(query)  # more than the equal keys
+
+
+@pytest.mark.parametrize("overlap_block", [1, 7, 1 << 22])
+def test_fuzzy_matches_in_blocks_with_repeated_characters(monkeypatch, overlap_block) -> None:
+    """The character-overlap bound counts repeated characters ("aaab" vs "aab"); computed in
+    blocks of query keys it must still keep every pair that reaches the threshold."""
+    from rapidfuzz import fuzz, process
+
+    from matching.ml import brands
+
+    monkeypatch.setattr(brands, "OVERLAP_BLOCK", overlap_block)
+    rng = np.random.default_rng(5)
+    letters = ["a", "a", "b", "c", "ä", "日", " "]
+    keys = sorted(
+        {"".join(rng.choice(letters, size=int(rng.integers(1, 9)))).strip() for _ in range(300)}
+        - {""}
+    )
+    query, index = keys[::2], keys
+    for threshold in (60, 80, 95):
+        full = process.cdist(query, index, scorer=fuzz.token_set_ratio, dtype=np.float32)
+        expected = [np.flatnonzero(row >= threshold).tolist() for row in full]
+        assert fuzzy_matches(query, index, threshold=threshold) == expected
+        assert sum(map(len, expected)) > len(query)

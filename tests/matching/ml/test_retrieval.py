@@ -234,17 +234,22 @@ def test_plan_covers_every_block_pair_exactly_once() -> None:
     assert len(searches) < len(set(xk))
 
 
+@pytest.mark.parametrize("one_blas_thread", [False, True])
 @pytest.mark.parametrize("sorted_index", [False, True])
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("k", [1, 4, 60])
 def test_blocked_search_equals_masked_brute_force_with_ties(
-    monkeypatch, chunked, k, sorted_index
+    monkeypatch, chunked, k, sorted_index, one_blas_thread
 ) -> None:
     """Vectors on a coarse grid: many exact ties, all broken by the lower index row. With
     ``sorted_index`` the index is in brand-key order (as the match service loads it): blocks
-    are contiguous slices searched without copies."""
+    are contiguous slices searched without copies. ``chunked``: small products, merged after
+    every chunk; ``one_blas_thread``: every search takes the small-search path."""
     if chunked:
         monkeypatch.setattr(exact_search, "MAX_SCORES", 64)
+        monkeypatch.setattr(exact_search, "MAX_INDEX_ROWS", 16)
+        monkeypatch.setattr(exact_search, "MERGE_FACTOR", 1)
+    monkeypatch.setattr(exact_search, "SMALL_SEARCH_PAIRS", 1 << 40 if one_blas_thread else 0)
     rng = np.random.default_rng(8)
     names = ["Acme", "ACME Originals", "Acmee", "Zebra", "", "Hugo", "Hugo Boss", "Kalo", "Nord"]
     qb = [names[i] for i in rng.integers(0, len(names), 50)]
@@ -304,3 +309,37 @@ def test_blocked_search_uses_approximate_indexes_for_large_blocks(monkeypatch, i
     got = _search(q, x, k=1, index_type=index_type, query_brands=qb, index_brands=xb)
     assert built == [1500]  # only the large block goes to the approximate index
     assert (got.indices[:, 0] == src).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("query_keys", "index_keys", "expected"),
+    [
+        (["a", "", "b"], ["a", "", "b", ""], [([1], [0, 1, 2, 3]), ([0, 2], [1, 3])]),
+        (["a", "b"], ["a", "", "b"], [([0, 1], [1])]),  # no unbranded query
+        (["", ""], ["a", ""], [([0, 1], [0, 1])]),  # no branded query
+        (["a", ""], ["a", "b"], [([1], [0, 1])]),  # no unbranded index offer
+        (["a"], ["a"], []),
+    ],
+)
+def test_unbranded_searches_need_no_brand_matching(query_keys, index_keys, expected) -> None:
+    from matching.ml.blocking_plan import unbranded_searches
+
+    got = unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+    assert [(q.tolist(), x.tolist()) for q, x in got] == expected
+
+
+def test_blocked_search_gives_blas_its_threads_back() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info()]
+    rng = np.random.default_rng(11)
+    x = _unit(rng.normal(size=(120, 8)))
+    q = _unit(rng.normal(size=(30, 8)))
+    names = ["Acme", "", "Zebra"]
+    _search(
+        q,
+        x,
+        query_brands=[names[i % 3] for i in range(30)],
+        index_brands=[names[i % 3] for i in range(120)],
+    )
+    assert [i["num_threads"] for i in threadpool_info()] == before
