@@ -224,13 +224,21 @@ def one_blas_thread():
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
+def half_blas_threads():
+    """Context manager: BLAS runs on half its threads inside, at least one (whole process)."""
+    controller = _blas_controller()
+    threads = max((i["num_threads"] for i in controller.select(user_api="blas").info()), default=2)
+    return controller.limit(limits=max(1, threads // 2), user_api="blas")
+
+
 @contextlib.contextmanager
 def in_background(work: Callable[[], T]) -> Iterator[Future[T]]:
-    """Run ``work`` on a worker thread while the body runs, both with one BLAS thread (two
-    single-threaded streams use the two cores without waking and waiting for BLAS threads);
-    when the body is done BLAS gets its threads back and the worker may use them. Yields the
-    worker's future; leaving waits for it. ``work`` must not change the BLAS threads."""
-    with ThreadPoolExecutor(1) as pool, one_blas_thread():
+    """Run ``work`` on a worker thread while the body runs, each with half the BLAS threads
+    (at least one: on 2 cores, two single-threaded streams use both cores without waking and
+    waiting for BLAS threads; a larger machine keeps its cores busy); when the body is done BLAS
+    gets its threads back and the worker may use them. Yields the worker's future; leaving waits
+    for it. ``work`` must not change the BLAS threads."""
+    with ThreadPoolExecutor(1) as pool, half_blas_threads():
         future = pool.submit(work)
         yield future
 
