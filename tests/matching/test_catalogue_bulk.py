@@ -223,6 +223,28 @@ def test_next_import_marks_dead_batches_and_removes_their_temporary_files(write_
     assert not leftover.exists() and unrelated.exists()
 
 
+def test_a_killed_imports_link_is_removed_and_the_catalogue_file_kept(write_catalogue):
+    """An import killed between linking an original under its temporary name and renaming it
+    leaves a second name of the catalogue's file; the next import removes only that name,
+    stores the original and the catalogue file stays as it was."""
+    dead = ImportBatch.objects.create(
+        source="x", host=socket.gethostname(), pid=dead_pid(), heartbeat_at=timezone.now()
+    )
+    folder = write_catalogue([offer("o1", images=[("i/a.png", (9, 8, 7))])])
+    image = folder / "i/a.png"
+    before = image.read_bytes()
+    temporary = Path(settings.MEDIA_ROOT) / TMP_DIR / f"b{dead.pk}-{dead.pid}-5.tmp"
+    temporary.parent.mkdir(parents=True)
+    os.link(image, temporary)
+    batch = import_catalogue(directory=folder)
+    assert (batch.n_imported, batch.n_images) == (1, 1)
+    assert not temporary.exists() and image.read_bytes() == before
+    stored = OfferImage.objects.get()
+    assert Path(stored.original.path).read_bytes() == before == image.read_bytes()
+    assert sha(Path(stored.original.path)) == stored.checksum
+    assert not any((Path(settings.MEDIA_ROOT) / TMP_DIR).iterdir())
+
+
 def test_interrupt_marks_the_batch_interrupted(write_catalogue):
     def progress(done, total):
         raise KeyboardInterrupt
