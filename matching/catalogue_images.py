@@ -18,7 +18,7 @@ place), else its bytes are written. Creating a file costs ~0.25 ms of CPU on the
 development machine's ext4, a link ~0.01 ms: about a tenth of an image's work. The link
 shares the catalogue file's contents: a catalogue file edited in place after the import would
 change the stored original too (replacing it with a new file, as most tools do, does not).
-`ImageTask.link_originals=False` (setting `CATALOGUE_LINK_ORIGINALS = False`) always copies.
+`ImageTask.link_originals=False` (`FASHIONID_IMPORT_LINK_ORIGINALS=0`) always copies.
 """
 
 from __future__ import annotations

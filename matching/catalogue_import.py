@@ -202,7 +202,7 @@ class _ImagePool:
     ) -> Callable[[], list[PreparedRow | RowError]]:
         """Start preparing a chunk's images; returns a function that waits for the result."""
         media = str(settings.MEDIA_ROOT)
-        link = getattr(settings, "CATALOGUE_LINK_ORIGINALS", True)
+        link = settings.FASHIONID_IMPORT_LINK_ORIGINALS
         tasks = [
             ImageTask(
                 item.line,

@@ -223,6 +223,18 @@ def test_next_import_marks_dead_batches_and_removes_their_temporary_files(write_
     assert not leftover.exists() and unrelated.exists()
 
 
+@pytest.mark.parametrize("link", [True, False])
+def test_originals_are_links_or_copies_as_configured(write_catalogue, settings, monkeypatch, link):
+    monkeypatch.setattr(catalogue_import, "POOL_MIN_IMAGES", 0)  # through the worker pool
+    settings.FASHIONID_IMPORT_LINK_ORIGINALS = link
+    folder = write_catalogue([offer(f"o{i}", images=[(f"i/{i}.png", (i, 2, 3))]) for i in range(3)])
+    import_catalogue(directory=folder)
+    for image in OfferImage.objects.all():
+        stored = Path(image.original.path)
+        assert os.path.samefile(stored, folder / image.source_path) is link
+        assert sha(stored) == image.checksum
+
+
 def test_a_killed_imports_link_is_removed_and_the_catalogue_file_kept(write_catalogue):
     """An import killed between linking an original under its temporary name and renaming it
     leaves a second name of the catalogue's file; the next import removes only that name,
