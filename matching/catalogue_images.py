@@ -132,7 +132,7 @@ def _check(
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageRejected(f"image file {name!r} is too large ({width}x{height} pixels)")
-            if os.path.isfile(os.path.join(media, preprocessed)):
+            if _stored(os.path.join(media, preprocessed)):
                 image.verify()
             else:
                 small = _small_copy(image)
@@ -248,9 +248,11 @@ def temporary_files(media: Path) -> list[tuple[Path, int]]:
 
 def _write_new(media: str, name: str, data: _Source, batch_id: int) -> bool:
     target = os.path.join(media, name)
-    if os.path.isfile(target):
+    payload = data if isinstance(data, bytes) else None
+    if _stored(target, len(payload) if payload is not None else None):
         return False
-    payload = data if isinstance(data, bytes) else data.read_bytes()
+    if payload is None:
+        payload = data.read_bytes()
     folder = os.path.dirname(target)
     for attempt in (1, 2):
         _makedirs(folder)
@@ -287,7 +289,7 @@ def _link_original(
     the same, unchanged file (device, inode, size, modification time) before it is renamed
     into place, so the stored name never points at other contents than the checksum's."""
     target = os.path.join(media, name)
-    if os.path.isfile(target):
+    if _stored(target, info.st_size):
         return False
     if (
         info.st_dev in _unlinkable_devices
@@ -327,6 +329,19 @@ def _link_original(
 
 
 _unlinkable_devices: set[int] = set()  # catalogue file systems that are not media's
+
+
+def _stored(path: str, size: int | None = None) -> bool:
+    """Whether `path` is a stored file: a regular file of `size` bytes (any size but 0 when
+    not given). Files are not fsynced one by one: a machine that crashed may leave a file
+    empty or short, which the next import then writes again instead of skipping it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and (
+        info.st_size == size if size is not None else info.st_size > 0
+    )
 
 
 def _unlink(path: str) -> None:

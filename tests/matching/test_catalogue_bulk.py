@@ -235,6 +235,21 @@ def test_originals_are_links_or_copies_as_configured(write_catalogue, settings, 
         assert sha(stored) == image.checksum
 
 
+def test_files_a_machine_crash_left_empty_are_written_again(write_catalogue, settings):
+    """Files are not fsynced one by one: after a crash of the machine a stored file may be
+    empty although its row was committed; the next import writes it again."""
+    settings.FASHIONID_IMPORT_LINK_ORIGINALS = False
+    folder = write_catalogue([offer("o1", images=[("i/a.png", (9, 8, 7))])])
+    import_catalogue(directory=folder)
+    image = OfferImage.objects.get()
+    original, small = Path(image.original.path), Path(image.preprocessed.path)
+    good_small = small.read_bytes()
+    original.write_bytes(b""), small.write_bytes(b"")
+    again = import_catalogue(directory=folder)
+    assert (again.n_unchanged, again.n_rejected) == (1, 0)
+    assert sha(original) == image.checksum and small.read_bytes() == good_small
+
+
 def test_a_killed_imports_link_is_removed_and_the_catalogue_file_kept(write_catalogue):
     """An import killed between linking an original under its temporary name and renaming it
     leaves a second name of the catalogue's file; the next import removes only that name,
