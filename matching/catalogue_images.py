@@ -14,8 +14,8 @@ removes (`temporary_files`).
 An original is stored as a hard link to the catalogue's file when it can be (`_link_original`:
 same file system, the file owned by this user and readable by all; a link made under a
 temporary name, checked to be the very file that was read and hashed, then renamed into
-place), else its bytes are written. Creating a file costs ~0.25 ms of CPU on the
-development machine's ext4, a link ~0.01 ms: about a tenth of an image's work. The link
+place), else its bytes are written. Storing 2,920 small originals on the development
+machine's ext4 cost 0.26-0.36 ms of CPU each as new files, 0.04-0.06 ms as links. The link
 shares the catalogue file's contents: a catalogue file edited in place after the import would
 change the stored original too (replacing it with a new file, as most tools do, does not).
 `ImageTask.link_originals=False` (`FASHIONID_IMPORT_LINK_ORIGINALS=0`) always copies.
