@@ -16,14 +16,16 @@ idle machine with one core (on a shared, loaded one the wall time mostly measure
 a CPU); the child's peak resident memory. `--synthetic-rows N` adds a generated text-only
 catalogue of N rows (plus one image per 100 rows); `--limit-rows N` imports a copy of each
 catalogue's first N rows and the images they name. `--floor` also times a bare
-decode-crop-resize-write loop (one process, PIL, same size and JPEG quality) over the same
-image files, with the page cache warm for both, and gives the import's images/s as a fraction
-of the floor's, in wall time ("vs floor") and per CPU-second ("per CPU": images per CPU-second
-of the import, all its processes counted, over the floor's images per CPU-second). The import
-prepares images in `IMAGE_WORKERS` processes (2 on a 2-core machine), the floor in one.
-`--image-workers 1` makes the import prepare images in one worker process, as the floor does.
-`--repeats N` runs the floor and the import N times each, taking turns, and prints the median
-ratios (on a shared machine one pair of runs swings by +-30 %).
+decode-crop-resize-write loop (PIL, same size, JPEG quality and reduced-scale JPEG decoding
+rule as the import) over the same image files, with the page cache warm for both, and gives
+the import's images/s as a fraction of the floor's, in wall time ("vs floor") and per
+CPU-second ("per CPU": images per CPU-second of the import, all its processes counted, over
+the floor's images per CPU-second). The import prepares images in `IMAGE_WORKERS` processes
+(2 on a 2-core machine; `--image-workers N` to choose), the floor in as many forked processes
+(each a share of the files; `--floor-processes N` to choose): like for like. `--repeats N`
+runs the floor and the import N times each, taking turns, and prints the median ratios (on a
+shared machine one pair of runs swings by +-30 %); "load" is the 1-minute load average after
+each import.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import subprocess
@@ -116,21 +119,51 @@ def image_files(catalogue: Path) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def floor_images_per_second(files: list[Path]) -> tuple[float, float]:
-    """A bare decode, centre-crop, resize and JPEG write of each file, one process: images per
-    second of wall time and per CPU-second."""
+def _floor_loop(files: list[Path], out: str, prefix: str = "") -> None:
+    """The floor's work: decode (a JPEG at reduced scale where the crop keeps its detail, as
+    the import does), centre-crop, resize, JPEG write."""
     from PIL import Image, ImageOps
 
+    width, height = 254, 367
+    for i, path in enumerate(files):
+        with Image.open(path) as image:
+            scale = max(width / image.width, height / image.height)
+            if image.format == "JPEG" and scale < 0.5:  # the import's draft rule (no EXIF turn)
+                size = (math.ceil(image.width * scale), math.ceil(image.height * scale))
+                image.draft(image.mode, size)
+            small = ImageOps.fit(
+                image.convert("RGB"), (width, height), method=Image.Resampling.BICUBIC
+            )
+            small.save(Path(out) / f"{prefix}{i}.jpg", format="JPEG", quality=90)
+
+
+def floor_images_per_second(files: list[Path], processes: int = 1) -> tuple[float, float]:
+    """A bare decode, centre-crop, resize and JPEG write of each file, in `processes` forked
+    processes (each a share of the files): images per second of wall time and per CPU-second
+    (the CPU of the processes, fork to exit)."""
+    from PIL import Image  # noqa: F401  (imported before forking, like the import's workers)
+
     with tempfile.TemporaryDirectory() as out:
-        started, cpu = time.perf_counter(), time.process_time()
-        for i, path in enumerate(files):
-            with Image.open(path) as image:
-                small = ImageOps.fit(
-                    image.convert("RGB"), (254, 367), method=Image.Resampling.BICUBIC
-                )
-                small.save(Path(out) / f"{i}.jpg", format="JPEG", quality=90)
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        return len(files) / wall, len(files) / cpu
+        started, before = time.perf_counter(), os.times()
+        if processes == 1:
+            _floor_loop(files, out)
+        else:
+            pids = []
+            for k in range(processes):
+                pid = os.fork()
+                if pid == 0:  # child
+                    try:
+                        _floor_loop(files[k::processes], out, f"{k}-")
+                    finally:
+                        os._exit(0)
+                pids.append(pid)
+            for pid in pids:
+                _, status = os.waitpid(pid, 0)
+                if status:
+                    raise SystemExit(f"a floor process failed ({status})")
+        wall, after = time.perf_counter() - started, os.times()
+    cpu = sum(after[i] - before[i] for i in range(4))  # own and children's user + system
+    return len(files) / wall, len(files) / cpu
 
 
 def run_import(catalogue: Path, database_url: str | None) -> dict:
@@ -267,6 +300,11 @@ def main() -> None:
         type=int,
         help="image worker processes of the import (default: one per CPU, at most 8)",
     )
+    parser.add_argument(
+        "--floor-processes",
+        type=int,
+        help="processes of the floor (default: as many as the import's image workers)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -275,9 +313,12 @@ def main() -> None:
     print("$ " + " ".join([".venv/bin/python", "bench/import_catalogue.py", *sys.argv[1:]]))
     if args.image_workers:
         os.environ["BENCH_IMAGE_WORKERS"] = str(args.image_workers)
+    workers = args.image_workers or max(1, min(os.cpu_count() or 1, 8))  # IMAGE_WORKERS
+    floor_processes = args.floor_processes or workers
     print(
         f"database: {'PostgreSQL' if args.database_url else 'SQLite'}; cpus: {os.cpu_count()}; "
         f"load average: {os.getloadavg()[0]:.1f}; {time.strftime('%H:%M:%S UTC', time.gmtime())}"
+        + (f"; image workers {workers}, floor processes {floor_processes}" if args.floor else "")
     )
     with tempfile.TemporaryDirectory() as scratch:
         catalogues = [
@@ -293,9 +334,9 @@ def main() -> None:
         print(
             "| catalogue | rows | imported | rejected | images | import s | CPU s (main + "
             "workers + server) | rows/s | rows per CPU-s | images/s | floor images/s "
-            "(per CPU-s) | vs floor | per CPU | peak RSS MB |"
+            "(per CPU-s) | vs floor | per CPU | peak RSS MB | load |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for catalogue in catalogues:
             files = image_files(catalogue) if args.floor else []
             for path in files:  # the same warm page cache for the floor and the import
@@ -303,7 +344,11 @@ def main() -> None:
             ratios: list[tuple[float, float]] = []
             for _ in range(args.repeats):  # floor and import take turns
                 floor = ratio = per_cpu = ""
-                f, f_cpu = floor_images_per_second(files) if len(files) >= 100 else (0.0, 0.0)
+                f, f_cpu = (
+                    floor_images_per_second(files, floor_processes)
+                    if len(files) >= 100
+                    else (0.0, 0.0)
+                )
                 r = run_import(catalogue, args.database_url)
                 if f:
                     ratios.append((r["images_per_s"] / f, r["images_per_cpu_s"] / f_cpu))
@@ -315,7 +360,7 @@ def main() -> None:
                     f"{r['total_cpu']:.1f} ({r['cpu']:.1f} + {r['workers_cpu']:.1f} + "
                     f"{r['server_cpu']:.1f}) | {r['rows_per_s']:.0f} | "
                     f"{r['rows_per_cpu_s']:.0f} | {r['images_per_s']:.0f} | {floor} | {ratio} | "
-                    f"{per_cpu} | {r['peak_rss_mb']:.0f} |",
+                    f"{per_cpu} | {r['peak_rss_mb']:.0f} | {os.getloadavg()[0]:.1f} |",
                     flush=True,
                 )
             if len(ratios) > 1:

@@ -10,11 +10,21 @@ refuses the row.
 Files are written to a temporary file in `TMP_DIR` (one folder, names `b<batch>-<pid>-<n>.tmp`)
 and renamed into place, so a killed import leaves only such files, which the next import
 removes (`temporary_files`).
+
+An original is stored as a hard link to the catalogue's file when it can be (`_link_original`:
+same file system, the file owned by this user and readable by all; a link made under a
+temporary name, checked to be the very file that was read and hashed, then renamed into
+place), else its bytes are written. Storing 2,920 small originals on the development
+machine's ext4 cost 0.26-0.36 ms of CPU each as new files, 0.04-0.06 ms as links. The link
+shares the catalogue file's contents: a catalogue file edited in place after the import would
+change the stored original too (replacing it with a new file, as most tools do, does not).
+`ImageTask.link_originals=False` (`FASHIONID_IMPORT_LINK_ORIGINALS=0`) always copies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import math
@@ -55,6 +65,7 @@ class ImageTask:
     paths: tuple[str, ...]
     media_root: str
     batch_id: int
+    link_originals: bool = True  # store originals as hard links where possible
 
 
 @dataclass(frozen=True)
@@ -73,36 +84,46 @@ _Source = bytes | Path  # an original: its bytes, or its path to read it again
 
 
 def prepare_row_images(task: ImageTask) -> ImageResult:
-    media = Path(task.media_root)
+    media = task.media_root
     try:
         checked = [
-            _check(name, Path(path), media)
-            for name, path in zip(task.names, task.paths, strict=True)
+            _check(name, path, media) for name, path in zip(task.names, task.paths, strict=True)
         ]
     except ImageRejected as exc:
         return ImageResult(line=task.line, error=str(exc))
     created: list[str] = []
     images = []
     try:
-        for stored, small, data in checked:
+        for stored, small, data, path, info in checked:
             if small is not None and _write_new(media, stored.preprocessed, small, task.batch_id):
                 created.append(stored.preprocessed)
-            if _write_new(media, stored.original, data, task.batch_id):
+            linked = (
+                _link_original(media, stored.original, path, info, task.batch_id)
+                if task.link_originals
+                else None
+            )
+            if linked is None:
+                linked = _write_new(media, stored.original, data, task.batch_id)
+            if linked:
                 created.append(stored.original)
             images.append(stored)
     except OSError as exc:
         for name in created:
-            (media / name).unlink(missing_ok=True)
+            _unlink(os.path.join(media, name))
         return ImageResult(line=task.line, error=f"image could not be stored ({exc})")
     return ImageResult(line=task.line, images=tuple(images), created=tuple(created))
 
 
-def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | None, _Source]:
-    """Check one image; its 254x367 JPEG bytes (None when that copy is already stored) and
-    its original (kept in memory when small, else read again when it is stored)."""
-    data = _read_regular_file(name, path)
+def _check(
+    name: str, path: str, media: str
+) -> tuple[StoredImage, bytes | None, _Source, str, os.stat_result]:
+    """Check one image; its 254x367 JPEG bytes (None when that copy is already stored), its
+    original (kept in memory when small, else read again when it is stored), its path and the
+    stat of the file that was read."""
+    data, info = _read_regular_file(name, path)
     checksum = hashlib.sha256(data).hexdigest()
-    suffix = path.suffix.lower() if path.suffix.lower() in _SUFFIXES else ".img"
+    suffix = os.path.splitext(path)[1].lower()
+    suffix = suffix if suffix in _SUFFIXES else ".img"
     original = f"offers/original/{checksum[:2]}/{checksum}{suffix}"
     preprocessed = f"offers/254x367/{checksum[:2]}/{checksum}.jpg"
     small = None
@@ -111,7 +132,7 @@ def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | Non
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageRejected(f"image file {name!r} is too large ({width}x{height} pixels)")
-            if os.path.isfile(os.path.join(media, preprocessed)):
+            if _stored(os.path.join(media, preprocessed)):
                 image.verify()
             else:
                 small = _small_copy(image)
@@ -125,14 +146,15 @@ def _check(name: str, path: Path, media: Path) -> tuple[StoredImage, bytes | Non
         Image.DecompressionBombError,
     ) as exc:
         raise ImageRejected(f"image file {name!r} is corrupt or not an image ({exc})") from None
-    source = data if len(data) <= KEEP_IN_MEMORY else path
-    return StoredImage(name, original, preprocessed, checksum, width, height), small, source
+    source = data if len(data) <= KEEP_IN_MEMORY else Path(path)
+    stored = StoredImage(name, original, preprocessed, checksum, width, height)
+    return stored, small, source, path, info
 
 
-def _read_regular_file(name: str, path: Path) -> bytes:
-    """The file's bytes. Checked with stat before it is opened (a FIFO or a device is never
-    opened), and with fstat once open (it may have been swapped in between); read with
-    `os.read` into one buffer."""
+def _read_regular_file(name: str, path: str) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and its fstat. Checked with stat before it is opened (a FIFO or a
+    device is never opened), and with fstat once open (it may have been swapped in between);
+    read with `os.read` into one buffer."""
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -162,7 +184,7 @@ def _read_regular_file(name: str, path: Path) -> bytes:
         raise ImageRejected(f"image file {name!r} is too large ({len(data)} bytes)")
     if not data:
         raise ImageRejected(f"image file {name!r} is empty")
-    return data
+    return data, info
 
 
 def _check_size(name: str, info: os.stat_result) -> None:
@@ -205,7 +227,7 @@ def _draft(image: Image.Image) -> None:
     image.draft(image.mode, size)
 
 
-def temporary_path(media: Path, batch_id: int) -> str:
+def temporary_path(media: Path | str, batch_id: int) -> str:
     folder = os.path.join(media, TMP_DIR)
     _makedirs(folder)
     return os.path.join(folder, f"b{batch_id}-{os.getpid()}-{time.monotonic_ns()}.tmp")
@@ -224,11 +246,13 @@ def temporary_files(media: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def _write_new(media: Path, name: str, data: _Source, batch_id: int) -> bool:
+def _write_new(media: str, name: str, data: _Source, batch_id: int) -> bool:
     target = os.path.join(media, name)
-    if os.path.isfile(target):
+    payload = data if isinstance(data, bytes) else None
+    if _stored(target, len(payload) if payload is not None else None):
         return False
-    payload = data if isinstance(data, bytes) else data.read_bytes()
+    if payload is None:
+        payload = data.read_bytes()
     folder = os.path.dirname(target)
     for attempt in (1, 2):
         _makedirs(folder)
@@ -253,6 +277,71 @@ def _write_new(media: Path, name: str, data: _Source, batch_id: int) -> bool:
             _unlink(temporary)
             raise
     return True
+
+
+def _link_original(
+    media: str, name: str, path: str, info: os.stat_result, batch_id: int
+) -> bool | None:
+    """Store an original as a hard link to the catalogue file `path` that was read and hashed
+    (`info`: its fstat then). True: linked; False: already stored; None: cannot be linked
+    here (another file system or owner, not readable by all, changed since it was read): the
+    caller writes the bytes instead. The link is made under a temporary name and checked to be
+    the same, unchanged file (device, inode, size, modification time) before it is renamed
+    into place, so the stored name never points at other contents than the checksum's."""
+    target = os.path.join(media, name)
+    if _stored(target, info.st_size):
+        return False
+    if (
+        info.st_dev in _unlinkable_devices
+        or info.st_uid != os.geteuid()
+        or info.st_mode & 0o444 != 0o444
+    ):
+        return None
+    folder = os.path.dirname(target)
+    _makedirs(folder)
+    temporary = temporary_path(media, batch_id)
+    try:
+        os.link(path, temporary, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            _unlinkable_devices.add(info.st_dev)
+        return None  # EXDEV, EPERM, EMLINK, a file gone since: the bytes are written instead
+    try:
+        now = os.lstat(temporary)
+        same = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) == (
+            info.st_dev,
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+        )
+        if not same:
+            _unlink(temporary)
+            return None
+        os.replace(temporary, target)
+    except FileNotFoundError:  # the folder was removed since: let the copy make it again
+        _unlink(temporary)
+        _made.discard(folder)
+        return None
+    except BaseException:
+        _unlink(temporary)
+        raise
+    return True
+
+
+_unlinkable_devices: set[int] = set()  # catalogue file systems that are not media's
+
+
+def _stored(path: str, size: int | None = None) -> bool:
+    """Whether `path` is a stored file: a regular file of `size` bytes (any size but 0 when
+    not given). Files are not fsynced one by one: a machine that crashed may leave a file
+    empty or short, which the next import then writes again instead of skipping it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and (
+        info.st_size == size if size is not None else info.st_size > 0
+    )
 
 
 def _unlink(path: str) -> None:

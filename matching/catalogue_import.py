@@ -202,13 +202,15 @@ class _ImagePool:
     ) -> Callable[[], list[PreparedRow | RowError]]:
         """Start preparing a chunk's images; returns a function that waits for the result."""
         media = str(settings.MEDIA_ROOT)
+        link = settings.FASHIONID_IMPORT_LINK_ORIGINALS
         tasks = [
             ImageTask(
                 item.line,
                 tuple(item.images),
-                tuple(str(p) for p in item.image_paths),
+                tuple(item.image_paths),
                 media,
                 self._batch_id,
+                link_originals=link,
             )
             for item in chunk
             if isinstance(item, CatalogueRow) and item.images
@@ -218,7 +220,10 @@ class _ImagePool:
                 self._executor = ProcessPoolExecutor(
                     max_workers=IMAGE_WORKERS, mp_context=get_context("forkserver")
                 )
-            futures = self._executor.map(prepare_row_images, tasks, chunksize=4)
+            # ~8 pieces per worker and chunk (was 4 rows a piece): one message each way per
+            # piece, handled by the executor's threads here and by the worker
+            size = max(4, -(-len(tasks) // (8 * IMAGE_WORKERS)))
+            futures = self._executor.map(prepare_row_images, tasks, chunksize=size)
             return lambda: self._combine(chunk, list(futures))
         results = [prepare_row_images(task) for task in tasks]
         return lambda: self._combine(chunk, results)

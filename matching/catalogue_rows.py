@@ -56,6 +56,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _BAD_CHAR_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
 
 
@@ -93,7 +94,8 @@ class CatalogueRow:
     created_at: date | None
     product_id: str | None
     images: list[str] = field(default_factory=list)  # as written in the file
-    image_paths: list[Path] = field(default_factory=list)  # resolved, inside the folder
+    # resolved, inside the folder; plain strings: cheaper to make and to pass between processes
+    image_paths: list[str] = field(default_factory=list)
 
 
 class RowRejected(Exception):
@@ -196,12 +198,12 @@ def _parse_date(text: str) -> date | None:
         raise RowRejected(f"created_at {text!r} is not a real date") from None
 
 
-def _resolve_image(root: Path, name: str, folders: dict[str, str] | None = None) -> Path:
+def _resolve_image(root: Path, name: str, folders: dict[str, str] | None = None) -> str:
     """The image's real path inside `root` (resolved, without symlinks), checked with stat.
 
     `folders` caches the real path of each folder named (one per reader): then only the file
     itself is looked at (lstat; a symlink is resolved in full), not every folder above it."""
-    if os.path.isabs(name) or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or _DRIVE_RE.match(name):
         raise RowRejected(f"image path {name!r} is absolute; paths must be relative to the folder")
     top = str(root)
     joined = os.path.join(top, name)
@@ -231,7 +233,7 @@ def _resolve_image(root: Path, name: str, folders: dict[str, str] | None = None)
         raise RowRejected(f"image file {name!r} cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
         raise RowRejected(f"image file {name!r} is not a regular file")
-    return Path(resolved)
+    return resolved
 
 
 def content_hash(*, text: str, price: object, sizes: list[str], checksums: list[str]) -> str:

@@ -120,6 +120,7 @@ def test_settings_read_by_the_code_are_declared_and_read_from_the_environment(tm
         tmp_path,
         FASHIONID_EXPORT_DIR=str(tmp_path / "exports-here"),
         FASHIONID_ENCODE_WORKERS="5",
+        FASHIONID_IMPORT_LINK_ORIGINALS="0",
         FASHIONID_LOGIN_FAILURE_LIMIT="7",
         FASHIONID_LOGIN_LOCKOUT_MINUTES="30",
     )
@@ -127,12 +128,14 @@ def test_settings_read_by_the_code_are_declared_and_read_from_the_environment(tm
         env,
         "FASHIONID_EXPORT_DIR",
         "FASHIONID_ENCODE_WORKERS",
+        "FASHIONID_IMPORT_LINK_ORIGINALS",
         "AXES_FAILURE_LIMIT",
         "AXES_COOLOFF_TIME",
     )
     assert values == {
         "FASHIONID_EXPORT_DIR": str(tmp_path / "exports-here"),
         "FASHIONID_ENCODE_WORKERS": 5,
+        "FASHIONID_IMPORT_LINK_ORIGINALS": False,
         "AXES_FAILURE_LIMIT": 7,
         "AXES_COOLOFF_TIME": "0:30:00",
     }

@@ -39,7 +39,7 @@ def test_good_row_is_parsed(write_catalogue):
     assert row.currency == "EUR"
     assert row.sizes == ["41", "42", "43"]
     assert row.created_at.isoformat() == "2025-01-31"
-    assert row.image_paths == [(folder / "img/a1.jpg").resolve()]
+    assert row.image_paths == [str((folder / "img/a1.jpg").resolve())]
 
 
 def test_text_only_offer_and_empty_optionals(write_catalogue):
@@ -125,7 +125,7 @@ def test_image_paths_resolve_through_cached_folders_and_links(write_catalogue, t
     (folder / "img" / "l.jpg").symlink_to(folder / "img" / "p.jpg")
     (folder / "away").symlink_to(outside)
     found, errors = rows_and_errors(folder)
-    real = (folder / "img" / "p.jpg").resolve()
+    real = str((folder / "img" / "p.jpg").resolve())
     assert {r.offer_id: r.image_paths for r in found} == {
         "plain": [real],
         "dots": [real],

@@ -223,6 +223,55 @@ def test_next_import_marks_dead_batches_and_removes_their_temporary_files(write_
     assert not leftover.exists() and unrelated.exists()
 
 
+@pytest.mark.parametrize("link", [True, False])
+def test_originals_are_links_or_copies_as_configured(write_catalogue, settings, monkeypatch, link):
+    monkeypatch.setattr(catalogue_import, "POOL_MIN_IMAGES", 0)  # through the worker pool
+    settings.FASHIONID_IMPORT_LINK_ORIGINALS = link
+    folder = write_catalogue([offer(f"o{i}", images=[(f"i/{i}.png", (i, 2, 3))]) for i in range(3)])
+    import_catalogue(directory=folder)
+    for image in OfferImage.objects.all():
+        stored = Path(image.original.path)
+        assert os.path.samefile(stored, folder / image.source_path) is link
+        assert sha(stored) == image.checksum
+
+
+def test_files_a_machine_crash_left_empty_are_written_again(write_catalogue, settings):
+    """Files are not fsynced one by one: after a crash of the machine a stored file may be
+    empty although its row was committed; the next import writes it again."""
+    settings.FASHIONID_IMPORT_LINK_ORIGINALS = False
+    folder = write_catalogue([offer("o1", images=[("i/a.png", (9, 8, 7))])])
+    import_catalogue(directory=folder)
+    image = OfferImage.objects.get()
+    original, small = Path(image.original.path), Path(image.preprocessed.path)
+    good_small = small.read_bytes()
+    original.write_bytes(b""), small.write_bytes(b"")
+    again = import_catalogue(directory=folder)
+    assert (again.n_unchanged, again.n_rejected) == (1, 0)
+    assert sha(original) == image.checksum and small.read_bytes() == good_small
+
+
+def test_a_killed_imports_link_is_removed_and_the_catalogue_file_kept(write_catalogue):
+    """An import killed between linking an original under its temporary name and renaming it
+    leaves a second name of the catalogue's file; the next import removes only that name,
+    stores the original and the catalogue file stays as it was."""
+    dead = ImportBatch.objects.create(
+        source="x", host=socket.gethostname(), pid=dead_pid(), heartbeat_at=timezone.now()
+    )
+    folder = write_catalogue([offer("o1", images=[("i/a.png", (9, 8, 7))])])
+    image = folder / "i/a.png"
+    before = image.read_bytes()
+    temporary = Path(settings.MEDIA_ROOT) / TMP_DIR / f"b{dead.pk}-{dead.pid}-5.tmp"
+    temporary.parent.mkdir(parents=True)
+    os.link(image, temporary)
+    batch = import_catalogue(directory=folder)
+    assert (batch.n_imported, batch.n_images) == (1, 1)
+    assert not temporary.exists() and image.read_bytes() == before
+    stored = OfferImage.objects.get()
+    assert Path(stored.original.path).read_bytes() == before == image.read_bytes()
+    assert sha(Path(stored.original.path)) == stored.checksum
+    assert not any((Path(settings.MEDIA_ROOT) / TMP_DIR).iterdir())
+
+
 def test_interrupt_marks_the_batch_interrupted(write_catalogue):
     def progress(done, total):
         raise KeyboardInterrupt

@@ -47,7 +47,7 @@ def test_reader_process_gives_the_same_chunks_rows_and_errors(write_catalogue):
     assert [(e.line, e.offer_id) for e in errors] == [(6, "o4"), (10, "o1")]
     assert "negative" in errors[0].reason and "first seen on line 3" in errors[1].reason
     (image_row,) = [i for c in there for i in c if isinstance(i, CatalogueRow) and i.images]
-    assert image_row.image_paths == [(folder / "i/9.png").resolve()]
+    assert image_row.image_paths == [str((folder / "i/9.png").resolve())]
 
 
 def test_file_level_error_of_the_reader_is_raised_in_the_importer(write_catalogue):

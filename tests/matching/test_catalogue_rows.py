@@ -34,7 +34,7 @@ def test_check_row_cleans_and_parses_the_fields(tmp_path):
     assert (row.line, row.offer_id, row.currency, row.product_id) == (7, "a1", "EUR", None)
     assert row.price == Decimal("39.90") and row.sizes == ["41", "42", "43"]
     assert row.created_at.isoformat() == "2025-01-31"
-    assert row.images == ["a.jpg"] and row.image_paths == [(tmp_path / "a.jpg").resolve()]
+    assert row.images == ["a.jpg"] and row.image_paths == [str((tmp_path / "a.jpg").resolve())]
 
 
 @pytest.mark.parametrize(
