@@ -189,7 +189,7 @@ RQ_QUEUES = {
 FASHIONID_ENCODE_WORKERS = env_int("FASHIONID_ENCODE_WORKERS", 2)
 # Catalogue import: originals stored as hard links to the catalogue's files where that is safe
 # (0: always copied; see README, "Catalogue import").
-FASHIONID_IMPORT_LINK_ORIGINALS = env_bool("FASHIONID_IMPORT_LINK_ORIGINALS", True)
+FASHIONID_IMPORT_LINK_ORIGINALS = env_bool("FASHIONID_IMPORT_LINK_ORIGINALS", False)
 # Export files (CSV) are written here, outside MEDIA_ROOT: only the export view serves them.
 FASHIONID_EXPORT_DIR = Path(os.environ.get("FASHIONID_EXPORT_DIR", VAR_DIR / "exports"))
 

@@ -11,14 +11,15 @@ Files are written to a temporary file in `TMP_DIR` (one folder, names `b<batch>-
 and renamed into place, so a killed import leaves only such files, which the next import
 removes (`temporary_files`).
 
-An original is stored as a hard link to the catalogue's file when it can be (`_link_original`:
-same file system, the file owned by this user and readable by all; a link made under a
-temporary name, checked to be the very file that was read and hashed, then renamed into
-place), else its bytes are written. Storing 2,920 small originals on the development
-machine's ext4 cost 0.26-0.36 ms of CPU each as new files, 0.04-0.06 ms as links. The link
-shares the catalogue file's contents: a catalogue file edited in place after the import would
-change the stored original too (replacing it with a new file, as most tools do, does not).
-`ImageTask.link_originals=False` (`FASHIONID_IMPORT_LINK_ORIGINALS=0`) always copies.
+With links on, an original is stored as a hard link to the catalogue's file when it can be
+(`_link_original`: same file system, the file owned by this user and readable by all; a link
+made under a temporary name, checked to be the very file that was read and hashed, then
+renamed into place), else its bytes are written. Storing 2,920 small originals on the
+development machine's ext4 cost 0.26-0.36 ms of CPU each as new files, 0.04-0.06 ms as links.
+The link shares the catalogue file's contents: a catalogue file overwritten in place after the
+import would change the stored original too (replacing it with a new file, as most tools do,
+does not). So links are opt-in (`ImageTask.link_originals`, `FASHIONID_IMPORT_LINK_ORIGINALS=1`):
+by default an original is always a copy, whatever happens to the catalogue folder later.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class ImageTask:
     paths: tuple[str, ...]
     media_root: str
     batch_id: int
-    link_originals: bool = True  # store originals as hard links where possible
+    link_originals: bool = False  # store originals as hard links where possible (opt-in)
 
 
 @dataclass(frozen=True)

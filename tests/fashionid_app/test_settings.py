@@ -120,7 +120,7 @@ def test_settings_read_by_the_code_are_declared_and_read_from_the_environment(tm
         tmp_path,
         FASHIONID_EXPORT_DIR=str(tmp_path / "exports-here"),
         FASHIONID_ENCODE_WORKERS="5",
-        FASHIONID_IMPORT_LINK_ORIGINALS="0",
+        FASHIONID_IMPORT_LINK_ORIGINALS="1",
         FASHIONID_LOGIN_FAILURE_LIMIT="7",
         FASHIONID_LOGIN_LOCKOUT_MINUTES="30",
     )
@@ -135,7 +135,7 @@ def test_settings_read_by_the_code_are_declared_and_read_from_the_environment(tm
     assert values == {
         "FASHIONID_EXPORT_DIR": str(tmp_path / "exports-here"),
         "FASHIONID_ENCODE_WORKERS": 5,
-        "FASHIONID_IMPORT_LINK_ORIGINALS": False,
+        "FASHIONID_IMPORT_LINK_ORIGINALS": True,
         "AXES_FAILURE_LIMIT": 7,
         "AXES_COOLOFF_TIME": "0:30:00",
     }

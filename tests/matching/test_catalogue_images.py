@@ -93,6 +93,7 @@ def _jpeg_file(folder: Path, name: str = "a.jpg") -> Path:
 
 
 def _prepare(source: Path, media: Path, **task) -> tuple[Path, str]:
+    task.setdefault("link_originals", True)
     result = prepare_row_images(ImageTask(3, ("a.jpg",), (str(source),), str(media), 1, **task))
     assert not result.error
     stored = result.images[0]
@@ -153,7 +154,7 @@ def test_other_file_system_is_copied_and_not_tried_again(tmp_path: Path, monkeyp
     second = tmp_path / "b.jpg"
     second.write_bytes(_photo(70, 90))
     assert not prepare_row_images(
-        ImageTask(4, ("b.jpg",), (str(second),), str(tmp_path / "media"), 1)
+        ImageTask(4, ("b.jpg",), (str(second),), str(tmp_path / "media"), 1, link_originals=True)
     ).error
     assert len(calls) == 1  # the device is remembered
     assert first.read_bytes() == (tmp_path / "a.jpg").read_bytes()
