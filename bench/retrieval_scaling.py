@@ -100,6 +100,7 @@ def main() -> None:
     import faiss
 
     from matching.ml import retrieval
+    from matching.ml.blocking_plan import brand_block_searches
     from matching.ml.brands import block_keys, blocking_recall, brand_keys
     from matching.ml.match_config import MatchConfig
 
@@ -181,7 +182,7 @@ def main() -> None:
 
     ratios = [b / min(s, f) for b, s, f in zip(*times.values(), strict=True)]
     plan_s, _ = timed(  # the part of the blocked time spent before any product
-        lambda: retrieval.plan_blocked_searches(query_keys=qk, index_keys=ik, threshold=threshold)
+        lambda: brand_block_searches(query_keys=qk, index_keys=ik, threshold=threshold)
     )
     cpu_ratio = float(np.median([b / min(s, f) for b, s, f in zip(*cpu.values(), strict=True)]))
 

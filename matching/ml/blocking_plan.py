@@ -23,6 +23,16 @@ def plan_blocked_searches(
     index offer is in one search and each (query, index offer) pair of a block is compared once.
     ``unbranded``: :func:`unbranded_searches`.
     """
+    searches = brand_block_searches(
+        query_keys=query_keys, index_keys=index_keys, threshold=threshold
+    )
+    return searches, unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+
+
+def brand_block_searches(
+    *, query_keys: Sequence[str], index_keys: Sequence[str], threshold: float
+) -> list[Search]:
+    """The branded part of :func:`plan_blocked_searches` (the part that needs brand matching)."""
     ni = len(index_keys)
     blocks = block_keys(query_keys=query_keys, index_keys=index_keys, threshold=threshold)
     codes = {key: n for n, key in enumerate(dict.fromkeys(index_keys))}
@@ -51,7 +61,7 @@ def plan_blocked_searches(
         parts = [by_code[bounds[c] : bounds[c + 1]] for c in i_codes]
         x_rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
         searches.append((rows_of(q_keys), x_rows.astype(np.int64)))
-    return searches, unbranded_searches(query_keys=query_keys, index_keys=index_keys)
+    return searches
 
 
 def unbranded_searches(*, query_keys: Sequence[str], index_keys: Sequence[str]) -> list[Search]:

@@ -34,7 +34,11 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from .blocking_plan import plan_blocked_searches, unbranded_searches
+from .blocking_plan import (  # plan_blocked_searches: re-exported
+    brand_block_searches,
+    plan_blocked_searches,  # noqa: F401
+    unbranded_searches,
+)
 from .brands import block_keys
 from .exact_search import (
     in_background,
@@ -162,9 +166,8 @@ def search(
         if blocked:
             # the unbranded offers need no brand matching: searched on a worker thread (IVF
             # when configured) while this one plans and runs the brand blocks
-            unbranded = unbranded_searches(query_keys=query_keys, index_keys=index_keys)
-
             def search_unbranded() -> list[tuple[np.ndarray, np.ndarray, int]]:
+                unbranded = unbranded_searches(query_keys=query_keys, index_keys=index_keys)
                 return [
                     cosine_shortlists(
                         q,
@@ -179,7 +182,7 @@ def search(
                 ]
 
             with in_background(search_unbranded) as pending:
-                searches, _ = plan_blocked_searches(
+                searches = brand_block_searches(
                     query_keys=query_keys, index_keys=index_keys, threshold=config.brand_threshold
                 )
                 cand_idx, cand_cos, comparisons = cosine_shortlists(
