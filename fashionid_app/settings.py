@@ -187,8 +187,8 @@ RQ_QUEUES = {
 
 # Encoding: image-loading worker processes per encode call (0: load in the calling process).
 FASHIONID_ENCODE_WORKERS = env_int("FASHIONID_ENCODE_WORKERS", 2)
-# Catalogue import: originals stored as hard links to the catalogue's files where that is safe
-# (0: always copied; see README, "Catalogue import").
+# Catalogue import: originals are copies; 1: hard links to the catalogue's files where that is
+# safe, for catalogue folders that stay read-only once imported (README, "Catalogue import").
 FASHIONID_IMPORT_LINK_ORIGINALS = env_bool("FASHIONID_IMPORT_LINK_ORIGINALS", False)
 # Export files (CSV) are written here, outside MEDIA_ROOT: only the export view serves them.
 FASHIONID_EXPORT_DIR = Path(os.environ.get("FASHIONID_EXPORT_DIR", VAR_DIR / "exports"))

@@ -1,5 +1,5 @@
 """Seconds per named stage, summed into a plain dict (no Django): what the pair
-discriminator's match-time stages cost (``MatchRun.metrics["seconds"]["discriminator"]``,
+discriminator's match-time stages cost (``MatchRun.metrics["discriminator_seconds"]``,
 bench/discriminator_cost.py).
 """
 

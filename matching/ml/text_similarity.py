@@ -93,8 +93,8 @@ class SparseText:
             normalised = ["_"]
         words = _WordCounts(normalised)
         self._blocks = [
-            _TermBlock.fit(words, analyzer=_analyzer("char_wb")),
-            _TermBlock.fit(words, analyzer=_analyzer("word")),
+            _TermBlock.fit(words, analyzer=char_wb_terms),
+            _TermBlock.fit(words, analyzer=word_terms),
         ]
         self._fit_words = words
         self._fit_rows = {text: i for i, text in enumerate(normalised)}
@@ -141,11 +141,6 @@ def word_terms(word: str) -> list[str]:
     if word.isalnum() or word.replace("_", "0").isalnum():
         return [word]
     return _WORD_TOKEN.findall(word)
-
-
-def _analyzer(kind: str):
-    """The analyzer of one word, as the vectorizer :class:`SparseText` stands for has it."""
-    return char_wb_terms if kind == "char_wb" else word_terms
 
 
 class _WordCounts:
