@@ -184,9 +184,10 @@ def used_columns(x: np.ndarray) -> tuple[int, ...]:
 
 
 def fit_discriminator(
-    x: np.ndarray, y: np.ndarray, *, seed: int = 0
+    x: np.ndarray, y: np.ndarray, *, seed: int = 0, names: Sequence[str] = FEATURE_NAMES
 ) -> tuple[Discriminator | None, str]:
-    """Fit on pair rows ``x`` with labels ``y``; (None, why) when there are too few pairs."""
+    """Fit on pair rows ``x`` (columns ``names``) with labels ``y``; (None, why) when there
+    are too few pairs."""
     y = np.asarray(y, dtype=bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos < MIN_PAIRS_PER_CLASS or n_neg < MIN_PAIRS_PER_CLASS:
@@ -194,31 +195,39 @@ def fit_discriminator(
     started = time.perf_counter()
     used = used_columns(x)
     with _limited():
-        classifier = _classifier(seed, [FEATURE_NAMES[i] for i in used]).fit(x[:, list(used)], y)
+        classifier = _classifier(seed, [names[i] for i in used]).fit(x[:, list(used)], y)
     info = {
         "n_pairs": len(y),
         "n_positive": n_pos,
-        "features": [FEATURE_NAMES[i] for i in used],
+        "features": [names[i] for i in used],
         "seconds_fit": time.perf_counter() - started,
     }
-    discriminator = Discriminator(classifier=classifier, info=info, used=used)
+    discriminator = Discriminator(
+        classifier=classifier, feature_names=tuple(names), info=info, used=used
+    )
     return discriminator, f"fitted on {len(y)} pairs ({n_pos} positive)"
 
 
 def fit_stacked(
-    x: np.ndarray, y: np.ndarray, *, groups: Sequence, list_ids: np.ndarray, seed: int = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    groups: Sequence,
+    list_ids: np.ndarray,
+    seed: int = 0,
+    names: Sequence[str] = FEATURE_NAMES,
 ) -> tuple[Discriminator | None, str, np.ndarray | None]:
     """The stacked discriminator (see :mod:`matching.ml.list_features`): a first classifier on
     the pair features; the second is fitted on them plus the list features of the first's
     OUT-OF-FOLD probabilities (grouped by ``groups``), so it learns from probabilities like
-    those of new pairs. Returns (discriminator or None, note, out-of-fold probabilities of the
-    whole stack for the calibration, or None)."""
-    first, note = fit_discriminator(x, y, seed=seed)
+    those of new pairs. ``names``: the columns of ``x``. Returns (discriminator or None, note,
+    out-of-fold probabilities of the whole stack for the calibration, or None)."""
+    first, note = fit_discriminator(x, y, seed=seed, names=names)
     if first is None:
         return None, note, None
     used = first.used
-    names = [*(FEATURE_NAMES[i] for i in used), *LIST_FEATURE_NAMES]
-    p1 = out_of_fold(x, y, groups, seed=seed)
+    p1 = out_of_fold(x, y, groups, seed=seed, names=names)
+    names = [*(names[i] for i in used), *LIST_FEATURE_NAMES]
     z = np.column_stack([x[:, list(used)], list_features(list_ids, p1)])
     started = time.perf_counter()
     with _limited():
@@ -227,7 +236,11 @@ def fit_stacked(
     first.info["seconds_fit"] += time.perf_counter() - started
     first.info["stacked"] = True
     discriminator = Discriminator(
-        classifier=second, info=first.info, used=used, first=first.classifier
+        classifier=second,
+        feature_names=first.feature_names,
+        info=first.info,
+        used=used,
+        first=first.classifier,
     )
     return discriminator, f"{note}, stacked", oof
 

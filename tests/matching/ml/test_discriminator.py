@@ -137,3 +137,30 @@ def test_stacked_discriminator_learns_from_the_rest_of_the_list(tmp_path):
     np.testing.assert_allclose(
         again.predict(x_new, list_ids=lists_new), stacked.predict(x_new, list_ids=lists_new)
     )
+
+
+def test_extra_columns_are_fitted_by_name():
+    """A caller (bench/discriminator_variants.py) may add columns: they are fitted, named in the
+    model, get their monotonic constraint by name, and the model then reads exactly them."""
+    x, y, groups = _data()
+    rng = np.random.default_rng(3)
+    extra = np.where(y, 0.0, rng.integers(0, 2, size=len(y))).astype(np.float32)  # 1: never
+    names = (*FEATURE_NAMES, "family_conflict")
+    wide = np.column_stack([x, extra])
+    d.MONOTONIC.setdefault("family_conflict", -1)
+    try:
+        single, _note = d.fit_discriminator(wide, y, seed=0, names=names)
+        stacked, _note, oof = d.fit_stacked(
+            wide, y, groups=groups, list_ids=groups, seed=0, names=names
+        )
+    finally:
+        d.MONOTONIC.pop("family_conflict")
+    assert single.feature_names == names and "family_conflict" in single.info["features"]
+    flipped = wide.copy()
+    flipped[:, -1] = 1.0
+    p, p_flipped = single.predict(wide), single.predict(flipped)
+    assert (p_flipped <= p + 1e-6).all() and (p_flipped < p - 0.05).any()  # -1: only falls
+    assert stacked.feature_names == names and len(oof) == len(y)
+    assert _auc(stacked.predict(wide, list_ids=groups), y) > 0.9
+    with pytest.raises(ValueError, match=r"unknown features \['family_conflict'\]"):
+        stacked.predict(x, list_ids=groups)  # today's columns without the extra one
