@@ -122,8 +122,8 @@ def dump(directory: Path, benchmark_args: list[str]) -> None:
         return x, q_pos, k_pos
 
     def fit(pairs, **kwargs):
-        content = {"rows": list(rows), "ys": pairs.ys, "groups": pairs.groups}
-        save("train", {**content, "list_ids": pairs.list_ids})
+        lists = {"ys": pairs.ys, "groups": pairs.groups, "list_ids": pairs.list_ids}
+        save("train", {"rows": list(rows), **lists})
         rows.clear()
         return originals[1](pairs, **kwargs)
 
@@ -241,6 +241,7 @@ def _evaluate(match: dict, evaluated: dict, p: np.ndarray) -> dict:
 
     row, config = match["rows"][0], MatchConfig(**match["config"])
     prob = ml_disc.scatter(row["cand_idx"].shape, row["qp"], row["kp"], p)
+    # the shortlist's scores stand in for its cosines: they only fill the unused third output
     indices, sims, _ = rank(config, row["cand_idx"], prob, row["cand_score"], row["cand_score"])
     return evaluation.evaluate(
         query_product_ids=evaluated["qp"],
@@ -310,7 +311,9 @@ def refit(train: dict, match: dict, evaluated: dict, variant: str, *, cache: Pat
 
     if variant == "cross_encoder":
         return _evaluate(match, evaluated, _cross_encoder(train, match, cache))
-
+    if variant == "test_cv":  # fitted on the match's own rows: no training rows needed
+        x_test = _columns(match["rows"], None)
+        return _evaluate(match, evaluated, _test_cv(match, evaluated, x_test))
     parsed: dict = {}
     extra = (lambda r: code_family_columns(r, parsed)) if variant == "code_families" else None
     names = (*FEATURE_NAMES, *FAMILY_NAMES) if extra else FEATURE_NAMES
@@ -322,8 +325,6 @@ def refit(train: dict, match: dict, evaluated: dict, variant: str, *, cache: Pat
     list_ids = np.concatenate(train["list_ids"])
     x_match = _columns(match["rows"], extra)[:, keep]
     q_pos = match["rows"][0]["qp"]
-    if variant == "test_cv":
-        return _evaluate(match, evaluated, _test_cv(match, evaluated, x_match))
     settings = contextlib.nullcontext() if variant not in HGB else classifier_settings(HGB[variant])
     added = {k: v for k, v in FAMILY_MONOTONIC.items() if k not in ml_disc.MONOTONIC}
     ml_disc.MONOTONIC.update(added)

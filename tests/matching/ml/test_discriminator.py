@@ -139,7 +139,7 @@ def test_stacked_discriminator_learns_from_the_rest_of_the_list(tmp_path):
     )
 
 
-def test_extra_columns_are_fitted_by_name():
+def test_extra_columns_are_fitted_by_name(monkeypatch):
     """A caller (bench/discriminator_variants.py) may add columns: they are fitted, named in the
     model, get their monotonic constraint by name, and the model then reads exactly them."""
     x, y, groups = _data()
@@ -147,14 +147,11 @@ def test_extra_columns_are_fitted_by_name():
     extra = np.where(y, 0.0, rng.integers(0, 2, size=len(y))).astype(np.float32)  # 1: never
     names = (*FEATURE_NAMES, "family_conflict")
     wide = np.column_stack([x, extra])
-    d.MONOTONIC.setdefault("family_conflict", -1)
-    try:
-        single, _note = d.fit_discriminator(wide, y, seed=0, names=names)
-        stacked, _note, oof = d.fit_stacked(
-            wide, y, groups=groups, list_ids=groups, seed=0, names=names
-        )
-    finally:
-        d.MONOTONIC.pop("family_conflict")
+    monkeypatch.setitem(d.MONOTONIC, "family_conflict", -1)
+    single, _note = d.fit_discriminator(wide, y, seed=0, names=names)
+    stacked, _note, oof = d.fit_stacked(
+        wide, y, groups=groups, list_ids=groups, seed=0, names=names
+    )
     assert single.feature_names == names and "family_conflict" in single.info["features"]
     flipped = wide.copy()
     flipped[:, -1] = 1.0
