@@ -21,6 +21,12 @@ def offer(offer_id, **extra):
     return {"offer_id": offer_id, "shop": "alpha", "title": f"Shirt {offer_id}", **extra}
 
 
+def bulky(count):
+    """Rows far more than the pipe's buffer (64 KiB) holds, so that the reader is still
+    running, blocked on a send, when the test looks for it."""
+    return [offer(f"o{i}", title=f"Shirt {i} " + "x" * 990) for i in range(count)]
+
+
 def described(chunks):
     return [
         [
@@ -57,7 +63,7 @@ def test_file_level_error_of_the_reader_is_raised_in_the_importer(write_catalogu
 
 
 def test_a_reader_that_dies_is_reported_not_taken_for_the_end_of_the_file(write_catalogue):
-    folder = write_catalogue([offer(f"o{i}") for i in range(200)])
+    folder = write_catalogue(bulky(300))
     chunks = read_chunks(folder, size=1, max_images=10, separate_process=True)
     first = next(chunks)
     assert first[0].offer_id == "o0"
@@ -69,7 +75,7 @@ def test_a_reader_that_dies_is_reported_not_taken_for_the_end_of_the_file(write_
 
 
 def test_closing_the_chunks_stops_the_reader(write_catalogue):
-    folder = write_catalogue([offer(f"o{i}") for i in range(100)])
+    folder = write_catalogue(bulky(300))
     chunks = read_chunks(folder, size=1, max_images=10, separate_process=True)
     next(chunks)
     (reader,) = [p for p in multiprocessing.active_children() if p.name == "catalogue-reader"]
@@ -86,7 +92,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_the_reader_ends_when_the_importer_is_killed(write_catalogue):
-    folder = write_catalogue([offer(f"o{i}") for i in range(300)])
+    folder = write_catalogue(bulky(300))
     script = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
