@@ -31,7 +31,7 @@ Not in the default list (slow on a CPU: ~15 min on walmart-amazon's 10,755 train
 candidate title" -> same product) on the training pairs for :data:`CE_EPOCHS` epochs and scores
 the match's pairs with it alone; ``cross_encoder_mean`` averages that with the default
 discriminator's probability (the cross-encoder's probabilities are kept in
-``DIR/cross_encoder.npy`` and reused).
+``DIR/cross_encoder-N.npy``, N the saved run, and reused).
 """
 
 from __future__ import annotations
@@ -326,7 +326,8 @@ def refit(train: dict, match: dict, evaluated: dict, variant: str, *, cache: Pat
     x_match = _columns(match["rows"], extra)[:, keep]
     q_pos = match["rows"][0]["qp"]
     settings = contextlib.nullcontext() if variant not in HGB else classifier_settings(HGB[variant])
-    added = {k: v for k, v in FAMILY_MONOTONIC.items() if k not in ml_disc.MONOTONIC}
+    families = FAMILY_MONOTONIC if extra else {}  # the added columns' constraints
+    added = {k: v for k, v in families.items() if k not in ml_disc.MONOTONIC}
     ml_disc.MONOTONIC.update(added)
     try:
         with settings:

@@ -34,11 +34,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from .blocking_plan import (  # plan_blocked_searches: re-exported
-    brand_block_searches,
-    plan_blocked_searches,  # noqa: F401
-    unbranded_searches,
-)
+from .blocking_plan import brand_block_searches, unbranded_searches
 from .brands import block_keys
 from .exact_search import (
     in_background,

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from matching.ml import exact_search, retrieval
+from matching.ml.blocking_plan import plan_blocked_searches
 from matching.ml.brands import block_pairs, brand_keys
 from matching.ml.match_config import MatchConfig
 from matching.ml.retrieval import search
@@ -217,7 +218,7 @@ def test_plan_covers_every_block_pair_exactly_once() -> None:
     names = ["Acme", "ACME Originals", "Acmee", "Zebra", "", "Hugo", "Hugo Boss", "Kalo", "Nord"]
     qb = [names[i] for i in rng.integers(0, len(names), 40)]
     xb = [names[i] for i in rng.integers(0, len(names), 200)]
-    searches, unbranded = retrieval.plan_blocked_searches(
+    searches, unbranded = plan_blocked_searches(
         query_keys=brand_keys(qb), index_keys=brand_keys(xb), threshold=80.0
     )
     seen = np.zeros((40, 200), dtype=np.int64)
